@@ -1,0 +1,42 @@
+# The two commands: `make lab` (install everything, open JupyterLab on the tour) and
+# `make test` (install everything, run the whole test suite).  Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.convis-installed
+LAB_PORT ?= 8888
+
+.PHONY: lab demo test install chromium bench clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch goes first as the local CPU build (a CUDA build of torch that is already installed is kept).
+$(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labextension/package.json labextension/src/*)
+	$(PIP) install --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev]"
+	$(VENV)/bin/jupyter labextension develop --overwrite .
+	touch $(STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install chromium
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+lab: install
+	$(VENV)/bin/jupyter lab --allow-root --ip=127.0.0.1 --port=$(LAB_PORT) notebooks/00_tour.ipynb
+
+demo: install
+	$(VENV)/bin/jupyter lab --allow-root --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser notebooks/00_tour.ipynb
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) labextension/node_modules labextension/lib convis_widgets/labextension

@@ -1,0 +1,22 @@
+"""convis: models of early vision in PyTorch.
+
+A retina model numerically equivalent to VirtualRetina, LN cascade models,
+spiking neurons and filters with memory, run chunk by chunk over long or
+endless videos and fitted to data.
+
+>>> import convis
+>>> retina = convis.retina.Retina()
+>>> o = retina.run(convis.samples.moving_grating(2000, 50, 50), dt=500)
+>>> o.ganglion_spikes_ON.shape
+torch.Size([1, 1, 2000, 50, 50])
+"""
+__version__ = '1.0.0'
+
+from . import variables, o, utils, base  # noqa: E402
+from .variables import (Parameter, State, VirtualParameter, Resolution, default_resolution,  # noqa: E402
+                        set_steps_per_second, set_pixel_per_degree)
+from .base import Layer, Model, Output, prepare_input, Runner  # noqa: E402
+
+
+def _get_default_resolution():
+    return default_resolution

@@ -1,0 +1,928 @@
+"""The convis base classes: :class:`Layer`, :class:`Output` and :func:`prepare_input`.
+
+A :class:`Layer` is a :class:`torch.nn.Module` that also keeps a *state* (the
+memory of its filters), runs long inputs chunk by chunk with
+``run(x, dt=...)`` (with results equal to one whole call), offers
+tab-completable parameter trees (``.p .m .s .user_parameters``), and fits
+itself to data (``set_optimizer``, ``optimize``, ``compute_loss``).
+
+>>> import convis
+>>> m = convis.models.LN((10, 5, 5))
+>>> o = m.run(convis.samples.moving_grating(2000), dt=500)
+>>> o[0].shape
+torch.Size([1, 1, 2000, 20, 20])
+"""
+import contextlib
+import inspect
+import logging
+import threading
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from .o import Ox, save_name
+from .utils import make_tensor_5d, to_numpy
+from .variables import Parameter, Resolution, State, VirtualParameter
+
+__all__ = ['Layer', 'Model', 'Output', 'prepare_input', 'shape', 'Runner']
+
+logger = logging.getLogger('convis')
+
+show_progress = True
+"""Show a progress bar (tqdm) on long ``run``/``optimize`` calls (10 chunks or more)."""
+
+_local = threading.local()
+
+
+def _call_depth():
+    return getattr(_local, 'depth', 0)
+
+
+def _is_stream(x):
+    return (not isinstance(x, (torch.Tensor, np.ndarray, Output, list, tuple))
+            and callable(getattr(x, 'get', None)))
+
+
+def _check_finite(t, what='input'):
+    if t.is_floating_point() and t.numel() > 0 and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError('%s contains %d NaN or infinite value(s) out of %d' % (what, bad, t.numel()))
+
+
+def _as_tensor(a, dtype=None, device=None):
+    """Converts arrays, numbers, lists and tensors to a tensor (no broadcasting)."""
+    if isinstance(a, Output):
+        a = a[0]
+    if isinstance(a, torch.Tensor):
+        t = a
+    else:
+        arr = np.asarray(a)
+        if arr.dtype == object or arr.dtype.kind not in 'biuf':
+            raise TypeError('cannot use input of type %s (dtype %s) as a tensor' % (type(a).__name__, arr.dtype))
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise TypeError('complex input is not supported')
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
+    elif not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    if device is not None and t.device != torch.device(device):
+        t = t.to(device)
+    return t
+
+
+def prepare_input(a, dims=5, cuda=False, volatile=False, requires_grad=False, dtype='float32'):
+    """Makes a tensor of ``a`` (array, list, number or tensor), broadcast to ``dims`` dimensions.
+
+    With ``dims=5`` any input of 1 to 5 dimensions becomes ``[batch, channel, time, x, y]``
+    (see :func:`convis.utils.make_tensor_5d`); with ``dims=3`` a 5-d input is reduced
+    with ``[0, 0]``.  ``cuda=True`` moves it to the GPU, ``cuda=False`` to the CPU and
+    ``cuda=None`` leaves it where it is.  ``volatile`` is accepted and ignored.
+
+    >>> prepare_input(np.zeros((100, 10, 10))).shape
+    torch.Size([1, 1, 100, 10, 10])
+    """
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    t = _as_tensor(a, dtype=torch_dtype)
+    if dims == 5:
+        t = make_tensor_5d(t)
+    elif dims == 3:
+        while t.dim() > 3:
+            t = t[0]
+    if cuda is True:
+        if not torch.cuda.is_available():
+            raise RuntimeError('prepare_input(cuda=True): no CUDA device is available')
+        t = t.cuda()
+    elif cuda is False:
+        t = t.cpu()
+    if requires_grad:
+        t = t.detach().requires_grad_(True)
+    return t
+
+
+def shape(x):
+    """The shape of a tensor, array or Parameter."""
+    return tuple(x.shape) if hasattr(x, 'shape') else tuple(x.data.shape)
+
+
+class Output(object):
+    """The ordered outputs of a model, found by index, key or attribute.
+
+    >>> o = retina.run(x, dt=500)
+    >>> o[0] is o.ganglion_spikes_ON
+    True
+    >>> o['ganglion_spikes_OFF'].shape
+    """
+
+    def __init__(self, outs, keys=None):
+        outs = list(outs)
+        if keys is None:
+            keys = ['output'] if len(outs) == 1 else ['output_%d' % i for i in range(len(outs))]
+        keys = [str(k) for k in keys]
+        if len(keys) != len(outs):
+            raise ValueError('Output got %d outputs but %d keys' % (len(outs), len(keys)))
+        self._outs = outs
+        self.keys = keys
+        reserved = set(dir(type(self)))
+        for k, o in zip(keys, outs):
+            name = save_name(k)
+            if name not in reserved and not name.startswith('_'):
+                self.__dict__[name] = o
+
+    def __len__(self):
+        return len(self._outs)
+
+    def __iter__(self):
+        return iter(self._outs)
+
+    def __getitem__(self, k):
+        if isinstance(k, (int, np.integer, slice)):
+            return self._outs[k]
+        if k in self.keys:
+            return self._outs[self.keys.index(k)]
+        names = [save_name(x) for x in self.keys]
+        if save_name(k) in names:
+            return self._outs[names.index(save_name(k))]
+        raise KeyError('no output %r; outputs are %s' % (k, ', '.join(self.keys)))
+
+    def array(self, k=0):
+        """A numpy copy of output ``k`` (index or key)."""
+        return to_numpy(self[k])
+
+    def mean(self, axis=None, k=0):
+        """The mean of output ``k`` over ``axis`` (all axes by default)."""
+        return np.mean(self.array(k).astype(float), axis=axis)
+
+    def __array__(self, dtype=None, copy=None):
+        if len(self._outs) == 1:
+            a = self.array(0)
+        else:
+            shapes = {tuple(o.shape) for o in self._outs}
+            if len(shapes) != 1:
+                raise ValueError('the outputs have different shapes %s: use Output.array(k)' % sorted(shapes))
+            a = np.stack([self.array(i) for i in range(len(self._outs))])
+        return a.astype(dtype) if dtype is not None else a
+
+    def plot(self, k=0, mode=None, **kwargs):
+        """Plots output ``k``: ``mode=None`` (by shape), ``'lines'`` or ``'matshow'``."""
+        from .utils import plot
+        return plot(self[k], mode=mode, **kwargs)
+
+    def __repr__(self):
+        parts = ['%s: %s %s' % (k, tuple(o.shape) if hasattr(o, 'shape') else type(o).__name__,
+                                str(getattr(o, 'dtype', '')).replace('torch.', ''))
+                 for k, o in zip(self.keys, self._outs)]
+        return 'Output(%s)' % '; '.join(parts)
+
+    def _repr_html_(self):
+        from .variable_describe import describe_html
+        return describe_html(self)
+
+
+def _first_output(o):
+    return o[0] if isinstance(o, Output) else o
+
+
+_warned_broadcast = set()
+
+
+def _default_loss(target, output):
+    """Sum of squared errors (the argument order, target first, follows the original toolbox)."""
+    output = _first_output(output)
+    target = _first_output(target)
+    if tuple(output.shape) != tuple(target.shape):
+        key = (tuple(output.shape), tuple(target.shape))
+        if key not in _warned_broadcast:
+            _warned_broadcast.add(key)
+            warnings.warn('model output %s and target %s differ in shape; the loss broadcasts them' % key)
+    return ((output - target) ** 2).sum()
+
+
+class _OptimizerSelector(object):
+    """``model.set_optimizer.<Name>(**kw)`` builds ``torch.optim.<Name>`` over the model's parameters.
+
+    Tab-complete after ``set_optimizer.`` to see every optimizer.  The first argument may be a list of
+    parameters; by default every parameter that requires a gradient is used.  ``LBFGS`` defaults to a
+    strong-Wolfe line search, which keeps it stable on convex problems.  ``set_optimizer(instance)``
+    selects an existing optimizer.
+    """
+
+    def __init__(self, layer):
+        object.__setattr__(self, '_layer', layer)
+
+    @staticmethod
+    def _classes():
+        return {name: c for name, c in vars(torch.optim).items()
+                if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer}
+
+    def __dir__(self):
+        return sorted(self._classes())
+
+    def _build(self, cls, *args, **kwargs):
+        layer = self._layer
+        if args and not isinstance(args[0], (int, float)) and not isinstance(args[0], dict):
+            params, args = list(args[0]), args[1:]
+        else:
+            params = [p for p in layer.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError('the model has no parameters that require a gradient to optimize')
+        if cls is torch.optim.LBFGS:
+            kwargs.setdefault('line_search_fn', 'strong_wolfe')
+        opt = cls(params, *args, **kwargs)
+        layer._optimizer = opt
+        return opt
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        classes = self._classes()
+        if name not in classes:
+            raise AttributeError('torch.optim has no optimizer %r; choices: %s' % (name, ', '.join(sorted(classes))))
+        cls = classes[name]
+
+        def make(*args, **kwargs):
+            return self._build(cls, *args, **kwargs)
+        make.__doc__ = cls.__doc__
+        make.__name__ = name
+        return make
+
+    def __call__(self, opt, *args, **kwargs):
+        if isinstance(opt, torch.optim.Optimizer):
+            self._layer._optimizer = opt
+            return opt
+        if isinstance(opt, str):
+            return getattr(self, opt)(*args, **kwargs)
+        if inspect.isclass(opt) and issubclass(opt, torch.optim.Optimizer):
+            return self._build(opt, *args, **kwargs)
+        raise TypeError('set_optimizer takes an optimizer, an optimizer class or its name, not %r' % (opt,))
+
+    def _reload(self):
+        return self
+
+
+class Layer(torch.nn.Module):
+    """Base class of every convis filter and model: a torch Module with state, chunked runs and fitting.
+
+    Subclass it like a :class:`torch.nn.Module`::
+
+        class Model(convis.Layer):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = convis.filters.Conv3d(1, 1, (20, 1, 1))
+                self.conv2 = convis.filters.Conv3d(1, 1, (1, 10, 10))
+            def forward(self, x):
+                return torch.relu(self.conv2(torch.relu(self.conv1(x))))
+
+    Attributes assigned as :class:`~convis.variables.Parameter` are parameters
+    (with units and ranges), those assigned as :class:`~convis.variables.State`
+    are states (carried from chunk to chunk).  Calling a layer runs one chunk;
+    ``run(x, dt=k)`` runs any length in chunks of ``k`` frames, under
+    ``torch.no_grad``, with the same result as one call.
+    """
+    dims = 5
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        object.__setattr__(self, '_state_defaults', OrderedDict())
+        object.__setattr__(self, '_virtual_parameters', OrderedDict())
+        self._state_stack = []
+        self._parameter_stack = []
+        self._optimizer_stack = []
+        self._all_stack = []
+        self._stored = {}
+        self._optimizer = None
+        self._use_cuda = False
+        self._target = None
+        self._resolution = None
+        self._debug = False
+        self.set_optimizer = _OptimizerSelector(self)
+
+    # ------------------------------------------------------------------ attributes
+    def __setattr__(self, name, value):
+        states = self.__dict__.get('_state_defaults')
+        if states is not None:
+            if isinstance(value, State) or name in states:
+                if name not in states:
+                    self.register_state(name, value)
+                else:
+                    self._buffers[name] = None if value is None else _plain_tensor(value)
+                return
+            if isinstance(value, VirtualParameter):
+                if not value.name:
+                    value.name = name
+                self._virtual_parameters[name] = value
+                self.__dict__.pop(name, None)
+                return
+            params = self.__dict__.get('_parameters')
+            if (params is not None and name in params and params[name] is not None
+                    and not isinstance(value, torch.nn.Parameter) and value is not None):
+                current = params[name]
+                if hasattr(current, 'set'):
+                    current.set(value)
+                else:
+                    with torch.no_grad():
+                        current.copy_(torch.as_tensor(value, dtype=current.dtype))
+                return
+        if isinstance(value, Parameter) and not value.name:
+            value.name = name
+        super().__setattr__(name, value)
+
+    def __getattr__(self, name):
+        vp = self.__dict__.get('_virtual_parameters')
+        if vp is not None and name in vp:
+            return vp[name]
+        return super().__getattr__(name)
+
+    def register_state(self, name, value=None, default=None):
+        """Registers ``name`` as a state with an initial value (and the default ``clear_state`` restores).
+
+        A state registered as ``None`` is created by the layer on its first forward call
+        (its shape usually depends on the input); ``clear_state`` sets it back to ``None``.
+        """
+        t = None if value is None else _plain_tensor(value)
+        if default is None and t is not None:
+            default = t.detach().clone()
+        elif default is not None:
+            default = _plain_tensor(default).detach().clone()
+        self.__dict__.pop(name, None)
+        self._state_defaults[name] = default
+        self._buffers[name] = t
+        self._non_persistent_buffers_set.add(name)
+        return t
+
+    # ------------------------------------------------------------------ devices
+    def _apply(self, fn, *args, **kwargs):
+        result = super()._apply(fn, *args, **kwargs)
+        probe = fn(torch.zeros(1))
+        self._target = (probe.device, probe.dtype if probe.is_floating_point() else None)
+        for name, default in list(self._state_defaults.items()):
+            if default is not None:
+                self._state_defaults[name] = fn(default)
+        return result
+
+    def cuda(self, device=None):
+        """Moves parameters and states to the GPU, in place (returns the layer)."""
+        if not torch.cuda.is_available():
+            raise RuntimeError('.cuda() was called, but no CUDA device is available (torch %s, CUDA %s). '
+                               'Run on the CPU, or install a CUDA build of torch.' % (torch.__version__, torch.version.cuda))
+        for m in self.modules():
+            if isinstance(m, Layer):
+                m._use_cuda = True
+        return super().cuda(device)
+
+    def cpu(self):
+        """Moves parameters and states to the CPU, in place (returns the layer)."""
+        for m in self.modules():
+            if isinstance(m, Layer):
+                m._use_cuda = False
+        return super().cpu()
+
+    def to(self, *args, **kwargs):
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        if device is not None and device.type == 'cuda' and not torch.cuda.is_available():
+            raise RuntimeError('.to(%r) was called, but no CUDA device is available' % str(device))
+        for m in self.modules():
+            if isinstance(m, Layer) and device is not None:
+                m._use_cuda = device.type == 'cuda'
+        return super().to(*args, **kwargs)
+
+    @property
+    def device(self):
+        """The device of the layer's parameters and states."""
+        return self._device_dtype()[0]
+
+    @property
+    def dtype(self):
+        """The floating point type of the layer's parameters."""
+        return self._device_dtype()[1]
+
+    def _device_dtype(self):
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.device, p.dtype
+        for b in self.buffers():
+            if b is not None and b.is_floating_point():
+                return b.device, b.dtype
+        if self._target is not None:
+            return self._target[0], self._target[1] or torch.get_default_dtype()
+        return torch.device('cpu'), torch.get_default_dtype()
+
+    # ------------------------------------------------------------------ resolution
+    @property
+    def resolution(self):
+        """The :class:`~convis.variables.Resolution` this layer converts physical units with.
+
+        A layer without its own follows the global default; models pass theirs to all sublayers.
+        """
+        return self._resolution if self._resolution is not None else _default_resolution()
+
+    @resolution.setter
+    def resolution(self, res):
+        self.set_resolution(res)
+
+    def set_resolution(self, res=None, **kwargs):
+        """Gives this layer and all its sublayers one shared resolution object (or fields of a new one)."""
+        if res is None:
+            res = Resolution(**kwargs)
+        elif not isinstance(res, Resolution):
+            raise TypeError('resolution must be a convis.variables.Resolution, not %r' % (res,))
+        for m in self.modules():
+            if isinstance(m, Layer):
+                m._resolution = res
+        return res
+
+    # ------------------------------------------------------------------ calling and running
+    def _prepare_input(self, a):
+        if isinstance(a, Output):
+            a = a[0]
+        if isinstance(a, (torch.Tensor, np.ndarray, list, tuple, int, float, np.number)):
+            device, dtype = self._device_dtype()
+            t = _as_tensor(a, dtype=dtype, device=device)
+            if self.dims == 5:
+                t = make_tensor_5d(t)
+            _check_finite(t)
+            return t
+        if _is_stream(a):
+            raise TypeError('%s was called with a stream: use .run(stream, dt=..., max_t=...)' % type(self).__name__)
+        return a
+
+    def __call__(self, *args, **kwargs):
+        depth = _call_depth()
+        if depth == 0 and self.dims is not None:
+            args = tuple(self._prepare_input(a) for a in args)
+        _local.depth = depth + 1
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            _local.depth = depth
+
+    def run(self, the_input, dt=None, t=0, detach=True, max_t=None, progress=None):
+        """Runs the model over ``the_input`` in chunks of ``dt`` frames and returns an :class:`Output`.
+
+        ``the_input`` may be a numpy array or tensor (1 to 5 dimensions, see ``make_tensor_5d``), an
+        :class:`Output` (its first entry) or a stream (anything with ``get(n)``; give ``max_t`` when it has
+        no length).  ``t`` is the first frame, ``max_t`` the frame to stop before.  The state carries from
+        chunk to chunk, so the result equals one call on the whole input.
+
+        With ``detach=True`` (the default) the run builds no autograd graph and memory stays flat over
+        any length; ``detach=False`` keeps the graph through every chunk (for gradients).
+        """
+        dt = _check_frames('dt', dt, allow_none=True, positive=True)
+        t = _check_frames('t', t)
+        max_t = _check_frames('max_t', max_t, allow_none=True)
+        grad_ctx = torch.no_grad() if detach else contextlib.nullcontext()
+        collected, keys = [], None
+        with grad_ctx:
+            for chunk in self._chunks(the_input, dt, t, max_t, progress):
+                o = self(chunk)
+                outs, k = (list(o), o.keys) if isinstance(o, Output) else ([o], ['output'])
+                if keys is None:
+                    collected = [[] for _ in outs]
+                keys = k
+                for i, x in enumerate(outs):
+                    collected[i].append(x.detach() if detach and isinstance(x, torch.Tensor) else x)
+                if detach:
+                    self.detach_state()
+        if keys is None:
+            raise ValueError('the input has no frames to run (t=%d, max_t=%s)' % (t, max_t))
+        return Output([_join(c) for c in collected], keys=keys)
+
+    def _chunks(self, the_input, dt, t, max_t, progress):
+        """Yields 5-d chunks of the input (numpy or tensor slices, or frames read from a stream)."""
+        if _is_stream(the_input):
+            yield from _stream_chunks(the_input, dt, t, max_t, progress)
+            return
+        if isinstance(the_input, Output):
+            the_input = the_input[0]
+        if not isinstance(the_input, torch.Tensor):
+            the_input = np.asarray(the_input)
+            if the_input.dtype == object or the_input.dtype.kind not in 'biuf':
+                raise TypeError('cannot run on input of dtype %s' % the_input.dtype)
+        x = make_tensor_5d(the_input)
+        end = x.shape[2] if max_t is None else min(x.shape[2], max_t)
+        if t >= end:
+            return
+        step = dt if dt is not None else end - t
+        starts = range(t, end, step)
+        for s in _progress(starts, progress, 'run'):
+            yield x[:, :, s:min(s + step, end)]
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError('%s does not define forward()' % type(self).__name__)
+
+    # ------------------------------------------------------------------ state
+    def _state_slots(self):
+        for prefix, m in self.named_modules():
+            if isinstance(m, Layer):
+                for name in m._state_defaults:
+                    yield (prefix + '.' + name if prefix else name), m, name
+
+    def named_states(self):
+        """(dotted name, tensor or None) for every state of the model."""
+        return [(path, m._buffers[name]) for path, m, name in self._state_slots()]
+
+    def get_state(self):
+        """A snapshot (copies) of every state, as an OrderedDict ``dotted.name -> tensor``."""
+        return OrderedDict((path, None if m._buffers[name] is None else m._buffers[name].detach().clone())
+                           for path, m, name in self._state_slots())
+
+    def set_state(self, d):
+        """Sets states from a dict made by :meth:`get_state` (values are copied)."""
+        slots = {path: (m, name) for path, m, name in self._state_slots()}
+        unknown = [k for k in d if k not in slots]
+        if unknown:
+            raise KeyError('unknown state(s) %s; the model has %s' % (unknown, list(slots)))
+        for k, v in d.items():
+            m, name = slots[k]
+            m._buffers[name] = None if v is None else _plain_tensor(v).detach().clone()
+
+    def push_state(self):
+        """Pushes a snapshot of the state onto a stack (see :meth:`pop_state`)."""
+        self._state_stack.append(self.get_state())
+
+    def pop_state(self):
+        """Restores the state pushed last."""
+        if not self._state_stack:
+            raise IndexError('pop_state: no state was pushed')
+        self.set_state(self._state_stack.pop())
+
+    def clear_state(self):
+        """Sets every state back to its default (the steady state a layer starts in)."""
+        for path, m, name in self._state_slots():
+            default = m._state_defaults[name]
+            m._buffers[name] = None if default is None else default.clone()
+
+    def detach_state(self):
+        """Cuts the autograd graph at the current state (truncated back-propagation)."""
+        for path, m, name in self._state_slots():
+            v = m._buffers[name]
+            if v is not None and v.requires_grad:
+                m._buffers[name] = v.detach()
+
+    # ------------------------------------------------------------------ parameters
+    def named_virtual_parameters(self):
+        for prefix, m in self.named_modules():
+            if isinstance(m, Layer):
+                for name, vp in m._virtual_parameters.items():
+                    yield (prefix + '.' + name if prefix else name), vp
+
+    def get_parameters(self):
+        """Every parameter's value as an OrderedDict ``dotted.name -> numpy array`` (lossless names)."""
+        d = OrderedDict((name, p.detach().cpu().numpy().copy()) for name, p in self.named_parameters())
+        for name, vp in self.named_virtual_parameters():
+            v = np.asarray(vp.get()) if vp.get() is not None else None
+            if v is not None and v.dtype.kind in 'biuf':
+                d[name] = v
+        return d
+
+    def _parameter_slots(self):
+        slots = OrderedDict(self.named_parameters())
+        slots.update(self.named_virtual_parameters())
+        return slots
+
+    def set_parameters(self, d, warn=False, strict=True):
+        """Sets parameters from a dict ``name -> value`` (dotted names, or the flat ``_``-joined names of ``.p._all``).
+
+        Names that match no parameter raise a ``KeyError`` (``strict=False`` skips them instead, with a
+        warning when ``warn``); with ``warn=True`` parameters missing from ``d`` are reported too.
+        """
+        slots = self._parameter_slots()
+        flat = {}
+        for name in slots:
+            flat.setdefault(save_name(name.replace('.', '_')), []).append(name)
+        unknown, used = [], set()
+        for key, value in d.items():
+            target = key if key in slots else None
+            if target is None and len(flat.get(save_name(key), [])) == 1:
+                target = flat[save_name(key)][0]
+            if target is None:
+                unknown.append(key)
+                continue
+            used.add(target)
+            from .o import _set_leaf
+            _set_leaf(slots[target], value)
+        if unknown:
+            msg = 'unknown parameter name(s) %s; the model has %s' % (unknown, list(slots))
+            if strict:
+                raise KeyError(msg)
+            if warn:
+                warnings.warn(msg)
+        if warn:
+            missing = [n for n in slots if n not in used]
+            if missing:
+                warnings.warn('parameters not set (not in the dict): %s' % missing)
+
+    def save_parameters(self, filename, filetype='npz'):
+        """Saves every parameter to an npz file, one array per dotted parameter name."""
+        if filetype != 'npz':
+            raise ValueError('save_parameters supports filetype="npz" only, not %r' % (filetype,))
+        np.savez(filename, **self.get_parameters())
+
+    def load_parameters(self, filename, filetype='npz', warn=False, strict=True):
+        """Loads parameters saved by :meth:`save_parameters` (see :meth:`set_parameters` for name matching)."""
+        if filetype != 'npz':
+            raise ValueError('load_parameters supports filetype="npz" only, not %r' % (filetype,))
+        with np.load(filename, allow_pickle=False) as f:
+            d = OrderedDict((k, f[k]) for k in f.files)
+        self.set_parameters(d, warn=warn, strict=strict)
+
+    def push_parameters(self):
+        """Pushes a copy of all parameter values onto a stack."""
+        self._parameter_stack.append(self.get_parameters())
+
+    def pop_parameters(self):
+        """Restores the parameter values pushed last."""
+        if not self._parameter_stack:
+            raise IndexError('pop_parameters: no parameters were pushed')
+        self.set_parameters(self._parameter_stack.pop())
+
+    def push_optimizer(self):
+        self._optimizer_stack.append(self._optimizer)
+
+    def pop_optimizer(self):
+        if not self._optimizer_stack:
+            raise IndexError('pop_optimizer: no optimizer was pushed')
+        self._optimizer = self._optimizer_stack.pop()
+
+    def get_all(self):
+        """Parameters, state and optimizer (with a copy of its internal state) in one dict."""
+        opt = self._optimizer
+        return {'parameters': self.get_parameters(), 'state': self.get_state(), 'optimizer': opt,
+                'optimizer_state': None if opt is None else _clone_nested(opt.state_dict())}
+
+    def set_all(self, d):
+        self.set_parameters(d['parameters'])
+        self.set_state(d['state'])
+        self._optimizer = d['optimizer']
+        if d['optimizer'] is not None and d.get('optimizer_state') is not None:
+            d['optimizer'].load_state_dict(_clone_nested(d['optimizer_state']))
+
+    def push_all(self):
+        """Pushes parameters, state and optimizer onto a stack of their own."""
+        self._all_stack.append(self.get_all())
+
+    def pop_all(self):
+        if not self._all_stack:
+            raise IndexError('pop_all: nothing was pushed')
+        self.set_all(self._all_stack.pop())
+
+    def store_all(self, name):
+        """Stores parameters, state and optimizer under ``name`` (see :meth:`retrieve_all`)."""
+        self._stored[name] = self.get_all()
+
+    def retrieve_all(self, name):
+        """Restores what :meth:`store_all` stored under ``name`` (the entry is kept)."""
+        if name not in self._stored:
+            raise KeyError('nothing stored as %r; stored: %s' % (name, list(self._stored)))
+        self.set_all(self._stored[name])
+
+    def requires_grad_(self, requires_grad=True):
+        """Sets whether every (floating point) parameter is fitted; returns the layer."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                p.requires_grad_(requires_grad)
+        return self
+
+    def parse_config(self, config, prefix='', key='retina_config_key'):
+        """Sets every parameter that has a configuration key from ``config`` (anything with ``get(dotted_key)``).
+
+        Keys missing from the configuration keep their current value; invalid values raise a
+        ``ValueError`` naming the key.
+        """
+        for name, p in self._parameter_slots().items():
+            k = getattr(p, key, None)
+            if not k or k.startswith('--'):
+                continue
+            value = config.get(prefix + k, None)
+            if value is None:
+                continue
+            try:
+                p.set(value)
+            except (ValueError, TypeError) as e:
+                raise ValueError('configuration key %r (parameter %s): %s' % (prefix + k, name, e)) from None
+
+    # ------------------------------------------------------------------ trees
+    @property
+    def p(self):
+        """Tab-completable tree of all parameters: ``model.p.bipolar.g_leak``; assign to set a value."""
+        return Ox.from_dotted(self._parameter_slots().items(), doc='Parameters of the model (see also .user_parameters)')
+
+    @property
+    def user_parameters(self):
+        """The parameters a user can set (those with a ``set`` method), as a tree."""
+        return Ox.from_dotted([(n, p) for n, p in self._parameter_slots().items() if hasattr(p, 'set')],
+                              doc='Parameters of the model that can be set by the user')
+
+    @property
+    def m(self):
+        """Tab-completable tree of all sub-modules (the model itself is ``_self``)."""
+        return Ox.from_dotted([(n if n else '_self', m) for n, m in self.named_modules()], doc='Modules of the model')
+
+    @property
+    def s(self):
+        """Tab-completable tree of all states (current values)."""
+        return Ox.from_dotted(self.named_states(), doc='Current state of the model')
+
+    # ------------------------------------------------------------------ fitting
+    def _as_model_tensor(self, x):
+        device, dtype = self._device_dtype()
+        t = _as_tensor(x, dtype=dtype, device=device)
+        if self.dims == 5:
+            t = make_tensor_5d(t)
+        _check_finite(t)
+        return t
+
+    def _fit_chunks(self, inp, outp, dt, t):
+        x = self._as_model_tensor(inp)
+        y = self._as_model_tensor(outp)
+        if x.shape[2] != y.shape[2]:
+            raise ValueError('input has %d frames but the target has %d' % (x.shape[2], y.shape[2]))
+        end = x.shape[2]
+        step = dt if dt is not None else end - t
+        return x, y, [(s, min(s + step, end)) for s in range(t, end, step)]
+
+    def optimize(self, inp, outp, optimizer=None, loss_fn=None, dt=None, t=0, t_skip=0, progress=None):
+        """Fits the parameters so that the output for ``inp`` approaches ``outp``; returns the loss per chunk.
+
+        Uses the optimizer chosen with ``set_optimizer`` (or ``optimizer``).  Each call starts from the
+        cleared state, runs ``[t, t_skip)`` without fitting (warm-up), then makes one optimizer step per
+        chunk of ``dt`` frames (truncated back-propagation: the state is carried, the graph is cut at chunk
+        boundaries).  ``loss_fn(target, output)`` defaults to the sum of squared errors.  The model's state
+        is restored afterwards.  Without ``dt`` the whole input is one chunk and one loss is returned.
+        """
+        optimizer = optimizer if optimizer is not None else self._optimizer
+        if optimizer is None:
+            raise RuntimeError('no optimizer selected: call e.g. model.set_optimizer.Adam() first, '
+                               'or pass optimizer=...')
+        loss_fn = loss_fn or _default_loss
+        dt = _check_frames('dt', dt, allow_none=True, positive=True)
+        x, y, chunks = self._fit_chunks(inp, outp, dt, _check_frames('t', t))
+        t_skip = _check_frames('t_skip', t_skip)
+        losses = []
+        self.push_state()
+        self.clear_state()
+        try:
+            for s, e in _progress(chunks, progress, 'optimize'):
+                xc, yc = x[:, :, s:e], y[:, :, s:e]
+                if e <= t_skip:
+                    with torch.no_grad():
+                        self(xc)
+                    continue
+                start_state = self.get_state()
+
+                def closure():
+                    self.set_state(start_state)
+                    optimizer.zero_grad()
+                    loss = loss_fn(yc, self(xc))
+                    loss.backward()
+                    return loss
+                loss = optimizer.step(closure)
+                self.detach_state()
+                losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
+        finally:
+            self.pop_state()
+        return losses if dt is not None else (losses[0] if losses else None)
+
+    def compute_loss(self, inp, outp, loss_fn=None, dt=None, t=0):
+        """The loss per chunk of ``dt`` frames (like :meth:`optimize`, without changing anything).
+
+        Starts from the cleared state, restores the model's state afterwards and computes no gradients.
+        """
+        loss_fn = loss_fn or _default_loss
+        dt = _check_frames('dt', dt, allow_none=True, positive=True)
+        x, y, chunks = self._fit_chunks(inp, outp, dt, _check_frames('t', t))
+        losses = []
+        self.push_state()
+        self.clear_state()
+        try:
+            with torch.no_grad():
+                for s, e in chunks:
+                    losses.append(float(loss_fn(y[:, :, s:e], self(x[:, :, s:e]))))
+        finally:
+            self.pop_state()
+        return losses if dt is not None else losses[0]
+
+    # ------------------------------------------------------------------ impulse responses and display
+    def impulse_response(self, shp=(500, 10, 10), dt=500):
+        """The response to a unit impulse at the centre of the first frame of a ``(t, x, y)`` input.
+
+        The model's state is preserved (pushed and popped); the response starts from the cleared state.
+        """
+        if len(shp) != 3:
+            raise ValueError('shp must be (t, x, y), not %r' % (shp,))
+        x = np.zeros(shp, dtype=np.float32)
+        x[0, shp[1] // 2, shp[2] // 2] = 1.0
+        self.push_state()
+        try:
+            self.clear_state()
+            return self.run(x, dt=dt)
+        finally:
+            self.pop_state()
+
+    def plot_impulse(self, shp=(500, 10, 10), dt=500):
+        """Plots the temporal response at the centre to a one-frame impulse; returns the :class:`Output`."""
+        from .utils import plot_5d_time
+        o = self.impulse_response(shp, dt)
+        for k in range(len(o)):
+            out = o[k]
+            cx, cy = out.shape[3] // 2, out.shape[4] // 2
+            plot_5d_time(out[:, :, :, cx:cx + 1, cy:cy + 1], mean=(3, 4))
+        return o
+
+    def plot_impulse_space(self, shp=(1, 20, 20), dt=500):
+        """Plots the spatial response to a one-frame impulse; returns the :class:`Output`."""
+        from .utils import plot_5d_matshow
+        o = self.impulse_response(shp, dt)
+        plot_5d_matshow(o[0][:, :, :10])
+        return o
+
+    def _repr_html_(self):
+        from .variable_describe import describe_html
+        return describe_html(self)
+
+
+Model = Layer
+
+
+def _default_resolution():
+    from .variables import default_resolution
+    return default_resolution
+
+
+def _plain_tensor(v):
+    if isinstance(v, torch.Tensor):
+        return v.as_subclass(torch.Tensor) if type(v) is not torch.Tensor else v
+    return torch.as_tensor(np.asarray(v, dtype=np.float32))
+
+
+def _clone_nested(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone()
+    if isinstance(x, dict):
+        return {k: _clone_nested(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_clone_nested(v) for v in x)
+    return x
+
+
+def _check_frames(name, v, allow_none=False, positive=False):
+    if v is None:
+        if allow_none:
+            return None
+        raise ValueError('%s must be given' % name)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
+        raise TypeError('%s must be a number of frames, not %r' % (name, v))
+    if isinstance(v, (float, np.floating)) and not float(v).is_integer():
+        raise ValueError('%s must be a whole number of frames, not %r' % (name, v))
+    v = int(v)
+    if v < 0 or (positive and v == 0):
+        raise ValueError('%s must be %s number of frames, not %d' % (name, 'a positive' if positive else 'a non-negative', v))
+    return v
+
+
+def _join(chunks):
+    if len(chunks) == 1:
+        return chunks[0]
+    if all(isinstance(c, torch.Tensor) for c in chunks):
+        return torch.cat(chunks, dim=2)
+    return chunks
+
+
+def _progress(iterable, progress, desc):
+    n = len(iterable)
+    if progress is None:
+        progress = show_progress and n >= 10
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, desc=desc, unit='chunk', leave=False)
+
+
+def _stream_chunks(stream, dt, t, max_t, progress):
+    """Reads exactly the requested frames from a stream, chunk by chunk."""
+    try:
+        length = len(stream)
+    except TypeError:
+        length = None
+    end = length if max_t is None else (max_t if length is None else min(length, max_t))
+    if end is None:
+        raise ValueError('the stream has no defined end: give max_t (the number of frames to run)')
+    if t >= end:
+        return
+    step = dt if dt is not None else end - t
+    for s in _progress(range(t, end, step), progress, 'run'):
+        n = min(step, end - s)
+        frames = stream.get(n)
+        if frames is None:
+            return
+        if not isinstance(frames, torch.Tensor):
+            frames = np.asarray(frames)
+        frames = make_tensor_5d(frames)
+        if frames.shape[2] == 0:
+            return
+        yield frames
+
+
+from .runner import Runner  # noqa: E402  (the runner builds on Layer)

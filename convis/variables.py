@@ -1,0 +1,438 @@
+"""Parameters, states and the resolution that turns physical units into steps.
+
+A :class:`Parameter` is a :class:`torch.nn.Parameter` that also knows what it
+means: a doc string, a physical unit, the VirtualRetina configuration key it
+maps to, hard bounds and a scale hint (``'linear'`` or ``'log'``) for sliders.
+
+A :class:`State` marks a tensor that a layer carries from one chunk of input to
+the next (the memory of a filter).  Layers register states automatically when a
+``State`` is assigned as an attribute.
+
+A :class:`Resolution` converts seconds and degrees into steps and pixels.  A
+layer reads its resolution at every forward call, so changing the steps per
+second or the pixels per degree takes effect on the next chunk.
+"""
+import copy
+import math
+import numbers
+
+import numpy as np
+import torch
+
+__all__ = ['Parameter', 'State', 'VirtualParameter', 'Resolution', 'as_parameter',
+           'is_variable', 'default_resolution', 'set_steps_per_second', 'set_pixel_per_degree',
+           'create_Ox_from_torch_iterator_dicts']
+
+
+def _to_tensor(value, like=None):
+    """Converts numbers, numeric strings, sequences, arrays and tensors into a tensor."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value.lower() for c in '.e') else int(value)
+        except ValueError:
+            raise ValueError('cannot interpret %r as a number' % value) from None
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+    else:
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise TypeError('cannot convert %r to a tensor' % (value,))
+        t = torch.as_tensor(arr)
+    if like is not None:
+        t = t.to(device=like.device, dtype=like.dtype if like.is_floating_point() else None)
+    elif not t.is_floating_point() and t.dtype != torch.bool:
+        t = t.to(torch.get_default_dtype())
+    elif t.dtype == torch.float64:
+        t = t.to(torch.get_default_dtype())
+    return t
+
+
+class Parameter(torch.nn.Parameter):
+    """A model parameter with a physical meaning.
+
+    ``Parameter(x, default=None, **kw)`` wraps a number, an array or a tensor.
+    Numbers become 1-element tensors of shape ``(1,)``.
+
+    Keyword arguments (all optional):
+
+    doc : str
+        what the parameter does
+    unit : str
+        physical unit ('s', 'deg', 'Hz', ...; '' for dimensionless)
+    retina_config_key : str
+        the VirtualRetina XML key the value is read from (``config_key`` is an alias)
+    bounds : (min, max)
+        hard limits; setting a value outside raises a ``ValueError``.  Either may be None.
+    slider_range : (min, max)
+        a range a slider should offer (defaults to something around the value)
+    scale : 'linear' or 'log'
+        how a slider should move through the range
+    requires_grad : bool
+        whether the parameter is fitted (default True)
+
+    Other keyword arguments become attributes.
+
+    Examples
+    --------
+    >>> tau = Parameter(0.01, doc='time constant of the centre', unit='s', bounds=(0, None), scale='log')
+    >>> tau.set(0.02)
+    >>> float(tau)
+    0.02
+    """
+
+    def __new__(cls, x=0.0, default=None, requires_grad=True, **kwargs):
+        data = _to_tensor(x)
+        if data.dim() == 0:
+            data = data.reshape(1)
+        if requires_grad and not data.is_floating_point():
+            requires_grad = False
+        obj = torch.nn.Parameter.__new__(cls, data, requires_grad)
+        return obj
+
+    def __init__(self, x=0.0, default=None, requires_grad=True, doc='', unit='', bounds=(None, None),
+                 scale='linear', slider_range=None, retina_config_key=None, config_key=None, **kwargs):
+        self.doc = doc
+        self.unit = unit
+        self.bounds = tuple(bounds) if bounds is not None else (None, None)
+        if scale not in ('linear', 'log'):
+            raise ValueError("scale must be 'linear' or 'log', not %r" % (scale,))
+        self.scale = scale
+        self.slider_range = tuple(slider_range) if slider_range is not None else None
+        self.retina_config_key = retina_config_key if retina_config_key is not None else config_key
+        self.name = kwargs.pop('name', '')
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+        self._check_bounds(self.data)
+        self.default = np.array(self.data.detach().cpu().numpy()) if default is None else np.array(default)
+
+    @property
+    def name(self):
+        """The attribute name the parameter was assigned to."""
+        return self.__dict__.get('_name', '')
+
+    @name.setter
+    def name(self, v):
+        self.__dict__['_name'] = v
+
+    @property
+    def config_key(self):
+        """Alias of ``retina_config_key``."""
+        return self.retina_config_key
+
+    def _meta(self):
+        return dict(self.__dict__)
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        result = type(self).__new__(type(self), self.data.clone(), requires_grad=self.requires_grad)
+        memo[id(self)] = result
+        result.__dict__.update(copy.deepcopy(self._meta(), memo))
+        return result
+
+    def __reduce_ex__(self, proto):
+        return (_rebuild_parameter, (type(self), self.data.detach().cpu(), self.requires_grad, self._meta()))
+
+    def __repr__(self):
+        unit = ' %s' % self.unit if self.unit else ''
+        name = self.name or 'Parameter'
+        values = self.data.detach().cpu().numpy()
+        shown = np.array2string(values.ravel()[:6], precision=6, separator=', ')
+        return '%s(%s%s%s, shape=%s)' % (name, shown, '...' if values.size > 6 else '', unit, tuple(values.shape))
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.data.detach().cpu().numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def _check_bounds(self, t):
+        lo, hi = self.bounds
+        if t.numel() == 0 or not t.is_floating_point():
+            return
+        if torch.isnan(t).any():
+            raise ValueError('%s: value is NaN' % (self.name or 'parameter'))
+        if lo is not None and float(t.min()) < lo:
+            raise ValueError('%s: %g is below the lower bound %g%s' % (
+                self.name or 'parameter', float(t.min()), lo, ' ' + self.unit if self.unit else ''))
+        if hi is not None and float(t.max()) > hi:
+            raise ValueError('%s: %g is above the upper bound %g%s' % (
+                self.name or 'parameter', float(t.max()), hi, ' ' + self.unit if self.unit else ''))
+
+    def set(self, value):
+        """Sets the value in place (numbers, numeric strings, arrays or tensors).
+
+        The Parameter object stays the same, so optimizers that hold it keep working.
+        A value of the same number of elements keeps the shape; another shape replaces the data.
+        """
+        new = _to_tensor(value, like=self.data)
+        self._check_bounds(new)
+        with torch.no_grad():
+            if new.numel() == self.data.numel():
+                self.data.copy_(new.reshape(self.data.shape))
+            else:
+                self.data = new.clone()
+        return self
+
+    def get(self):
+        """Returns the value as a numpy array."""
+        return self.data.detach().cpu().numpy().copy()
+
+    def reset(self):
+        """Sets the parameter back to its default value."""
+        return self.set(self.default)
+
+    def requires_grad_(self, requires_grad=True):
+        """Changes in place whether this parameter is fitted."""
+        super().requires_grad_(requires_grad)
+        return self
+
+
+def _rebuild_parameter(cls, data, requires_grad, meta):
+    p = cls.__new__(cls, data, requires_grad=requires_grad)
+    p.__dict__.update(meta)
+    return p
+
+
+as_parameter = Parameter
+
+
+class State(torch.Tensor):
+    """Marks a tensor as the state of a layer (memory carried between chunks).
+
+    Assigning a ``State`` to a layer attribute registers it: it is then part of
+    ``get_state``/``set_state``/``push_state``/``pop_state``/``clear_state``,
+    moves with ``.cuda()``/``.to()``, and is detached between chunks of ``run``.
+    Later assignments of plain tensors to the same name keep it a state.
+
+    >>> class Integrator(convis.Layer):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.total = State(torch.zeros(1))
+    """
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    def __new__(cls, x=None, **kwargs):
+        data = _to_tensor(0.0 if x is None else x)
+        obj = torch.Tensor._make_subclass(cls, data, False)
+        obj.doc = kwargs.get('doc', '')
+        return obj
+
+
+def is_variable(x):
+    """True for convis Parameters, States and VirtualParameters."""
+    return isinstance(x, (Parameter, State, VirtualParameter))
+
+
+class VirtualParameter(object):
+    """A configuration value that is not a tensor, and that other values depend on.
+
+    ``VirtualParameter(func=None, var=None, call=None, value=None, dependencies=[], kwargs_dependencies={}, **kw)``
+
+    ``set(v)`` stores ``func(v)`` (or ``v`` when func returns None), calls
+    ``update()`` on every dependant, and writes the value into ``var`` (a
+    Parameter or tensor) when one is given.  ``set_callback_arguments(*deps, **kwdeps)``
+    makes the value ``func(*[d.get() for d in deps], **{k: d.get()})`` recomputed
+    whenever one of the dependencies changes.
+
+    >>> a = VirtualParameter(float, value=2.0)
+    >>> b = VirtualParameter(lambda x: 2 * x).set_callback_arguments(a)
+    >>> a.set(3.0); b.get()
+    6.0
+    """
+
+    def __init__(self, func=None, var=None, call=None, value=None, dependencies=(), kwargs_dependencies=None, **kwargs):
+        self.func = func
+        self.var = var
+        self.call = call
+        self.value = value
+        self.callbacks = []
+        self.dependencies = []
+        self.kwargs_dependencies = {}
+        self.name = kwargs.pop('name', '')
+        self.doc = kwargs.pop('doc', '')
+        self.unit = kwargs.pop('unit', '')
+        self.retina_config_key = kwargs.pop('retina_config_key', kwargs.pop('config_key', None))
+        for k, v in kwargs.items():
+            setattr(self, k, v)
+        if dependencies or kwargs_dependencies:
+            self.set_callback_arguments(*dependencies, **(kwargs_dependencies or {}))
+
+    def set_callback_arguments(self, *deps, **kwdeps):
+        """Makes this value a function of other (Virtual)Parameters, re-evaluated when they change."""
+        self.dependencies = list(deps)
+        self.kwargs_dependencies = dict(kwdeps)
+        for d in list(deps) + list(kwdeps.values()):
+            if isinstance(d, VirtualParameter) and self not in d.callbacks:
+                d.callbacks.append(self)
+        self.update()
+        return self
+
+    @staticmethod
+    def _value_of(d):
+        if hasattr(d, 'get') and callable(d.get):
+            return d.get()
+        return d
+
+    def _push(self):
+        if self.var is not None and self.value is not None:
+            if hasattr(self.var, 'set'):
+                self.var.set(self.value)
+            else:
+                with torch.no_grad():
+                    self.var.data = _to_tensor(self.value, like=self.var.data)
+        if self.call is not None:
+            self.call(self.value)
+        for c in self.callbacks:
+            c.update()
+
+    def set(self, v):
+        """Sets the value (through ``func``) and updates every dependant."""
+        result = self.func(v) if self.func is not None else None
+        self.value = v if result is None else result
+        self._push()
+        return self
+
+    def update(self):
+        """Recomputes the value from the dependencies."""
+        if self.func is None or not (self.dependencies or self.kwargs_dependencies):
+            return self
+        args = [self._value_of(d) for d in self.dependencies]
+        kwargs = {k: self._value_of(d) for k, d in self.kwargs_dependencies.items()}
+        self.value = self.func(*args, **kwargs)
+        self._push()
+        return self
+
+    def init_var(self):
+        """Pushes the current value into ``var`` again."""
+        self._push()
+        return self
+
+    def get(self):
+        return self.value
+
+    def __float__(self):
+        return float(self.value)
+
+    def __repr__(self):
+        return 'VirtualParameter(%s=%r)' % (self.name or 'value', self.value)
+
+
+class Resolution(object):
+    """Physical resolution of a simulation: steps per second and pixels per degree.
+
+    ``Resolution(pixel_per_degree=None, steps_per_second=None, input_luminosity_range=None)``
+
+    A value of ``None`` follows the global default (``convis.set_steps_per_second``,
+    ``convis.set_pixel_per_degree``).  Layers read their resolution at every
+    forward call, so a change applies from the next chunk on.
+
+    >>> r = Resolution(steps_per_second=200)
+    >>> r.seconds_to_steps(0.01), r.dt
+    (2.0, 0.005)
+    """
+
+    def __init__(self, pixel_per_degree=None, steps_per_second=None, input_luminosity_range=None, parent=None):
+        self._parent = parent
+        self._ppd = None
+        self._sps = None
+        self._range = None
+        self.pixel_per_degree = pixel_per_degree
+        self.steps_per_second = steps_per_second
+        self.input_luminosity_range = input_luminosity_range
+
+    @staticmethod
+    def _positive(name, v):
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = float(v)
+        if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+            raise ValueError('%s must be a positive finite number, not %r' % (name, v))
+        return float(v)
+
+    def _fallback(self):
+        return self._parent if self._parent is not None else (default_resolution if self is not default_resolution else None)
+
+    @property
+    def pixel_per_degree(self):
+        """Pixels per degree of visual angle."""
+        if self._ppd is None:
+            fb = self._fallback()
+            return fb.pixel_per_degree if fb is not None else 10.0
+        return self._ppd
+
+    @pixel_per_degree.setter
+    def pixel_per_degree(self, v):
+        self._ppd = self._positive('pixel_per_degree', v)
+
+    @property
+    def steps_per_second(self):
+        """Simulation steps (frames) per second."""
+        if self._sps is None:
+            fb = self._fallback()
+            return fb.steps_per_second if fb is not None else 1000.0
+        return self._sps
+
+    @steps_per_second.setter
+    def steps_per_second(self, v):
+        self._sps = self._positive('steps_per_second', v)
+
+    @property
+    def input_luminosity_range(self):
+        """Luminance range of the input (VirtualRetina divides the OPL amplification by it)."""
+        if self._range is None:
+            fb = self._fallback()
+            return fb.input_luminosity_range if fb is not None else 1.0
+        return self._range
+
+    @input_luminosity_range.setter
+    def input_luminosity_range(self, v):
+        self._range = self._positive('input_luminosity_range', v)
+
+    @property
+    def dt(self):
+        """Length of one step in seconds."""
+        return 1.0 / self.steps_per_second
+
+    def seconds_to_steps(self, t):
+        return t * self.steps_per_second
+
+    def steps_to_seconds(self, steps):
+        return steps / self.steps_per_second
+
+    def degree_to_pixel(self, d):
+        return d * self.pixel_per_degree
+
+    def pixel_to_degree(self, px):
+        return px / self.pixel_per_degree
+
+    def copy(self):
+        return Resolution(self._ppd, self._sps, self._range, parent=self._parent)
+
+    def __repr__(self):
+        return 'Resolution(pixel_per_degree=%g, steps_per_second=%g, input_luminosity_range=%g)' % (
+            self.pixel_per_degree, self.steps_per_second, self.input_luminosity_range)
+
+
+default_resolution = Resolution(pixel_per_degree=10.0, steps_per_second=1000.0, input_luminosity_range=1.0)
+ResolutionInfo = Resolution
+
+
+def set_steps_per_second(sps):
+    """Sets the default number of simulation steps per second (affects layers without their own resolution
+    from their next chunk on)."""
+    default_resolution.steps_per_second = sps
+
+
+def set_pixel_per_degree(ppd):
+    """Sets the default number of pixels per degree of visual angle (from the next chunk on)."""
+    default_resolution.pixel_per_degree = ppd
+
+
+def create_Ox_from_torch_iterator_dicts(iterator, doc=''):
+    """Builds a tab-completable tree (:class:`convis.o.Ox`) from ``(dotted_name, value)`` pairs.
+
+    >>> p = create_Ox_from_torch_iterator_dicts(retina.named_parameters())
+    >>> p.bipolar.g_leak
+    """
+    from .o import Ox
+    return Ox.from_dotted(iterator.items() if hasattr(iterator, 'items') else iterator, doc=doc)

@@ -1,0 +1,31 @@
+"""Test settings shared by every test: no progress bars, a fixed seed, the Agg backend."""
+import os
+
+os.environ.setdefault('MPLBACKEND', 'Agg')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import convis  # noqa: E402
+
+convis.base.show_progress = False
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_defaults():
+    """Each test starts from the default resolution and a fixed seed."""
+    np.random.seed(0)
+    torch.manual_seed(0)
+    sps, ppd = convis.default_resolution.steps_per_second, convis.default_resolution.pixel_per_degree
+    yield
+    convis.set_steps_per_second(sps)
+    convis.set_pixel_per_degree(ppd)
+
+
+REFERENCE = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference')
+
+
+def reference_path(*parts):
+    """Path to a file of the shared reference data (VirtualRetina outputs, seed documents)."""
+    return os.path.abspath(os.path.join(REFERENCE, *parts))
