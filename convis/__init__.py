@@ -20,3 +20,5 @@ from .base import Layer, Model, Output, prepare_input, Runner  # noqa: E402
 
 def _get_default_resolution():
     return default_resolution
+
+from . import filters, models, retina, streams, samples, variable_describe, numerical_filters, kernels, analysis  # noqa: E402,F401

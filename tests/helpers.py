@@ -1,0 +1,30 @@
+"""Assertions shared by the tests."""
+import numpy as np
+import torch
+
+import convis
+
+
+def assert_chunking_exact(make_layer, x, dts=(1, 3, 17, None), rtol=1e-5, atol=1e-6, seed=0):
+    """Runs a fresh layer from ``make_layer()`` over ``x`` whole and in chunks of each ``dt``; all must agree.
+
+    Every output of the layer is compared to ``rtol`` relative to its largest magnitude (``atol`` absolute for
+    outputs that are all near zero).  The seed is reset before each run, so layers with noise must give
+    identical results too.
+    """
+    results = {}
+    for dt in (None,) + tuple(d for d in dts if d is not None):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        layer = make_layer()
+        o = layer.run(x, dt=dt)
+        results[dt] = [convis.utils.to_numpy(t).astype(np.float64) for t in o]
+    whole = results[None]
+    for dt, outs in results.items():
+        assert len(outs) == len(whole)
+        for k, (a, b) in enumerate(zip(whole, outs)):
+            assert a.shape == b.shape, 'dt=%s output %d: shape %s != %s' % (dt, k, a.shape, b.shape)
+            scale = max(np.abs(a).max(), 1e-12)
+            err = np.abs(a - b).max()
+            assert err <= max(rtol * scale, atol), 'dt=%s output %d: max |diff| %g (scale %g)' % (dt, k, err, scale)
+    return whole
