@@ -56,7 +56,8 @@ def exponential_recursion(x, e, y_prev, gain=None, dim=2, block=64):
         gain = 1 - e
     n_t = x.shape[dim]
     xt = x.movedim(dim, -1)
-    carry = torch.as_tensor(y_prev, dtype=x.dtype, device=x.device).movedim(dim, -1)
+    carry = torch.as_tensor(y_prev, dtype=x.dtype, device=x.device)
+    carry = torch.broadcast_to(carry, x.narrow(dim, 0, 1).shape).movedim(dim, -1)
     if n_t == 0:
         return x.clone()
     b = min(block, n_t)
