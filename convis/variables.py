@@ -144,6 +144,9 @@ class Parameter(torch.nn.Parameter):
         a = self.data.detach().cpu().numpy()
         return a.astype(dtype) if dtype is not None else a
 
+    def __float__(self):
+        return float(self.detach())
+
     def _check_bounds(self, t):
         lo, hi = self.bounds
         if t.numel() == 0 or not t.is_floating_point():
