@@ -12,11 +12,15 @@ input     meaning                    result
 4-d       channels ``(c, t, x, y)``  ``[1, c, t, x, y]``
 5-d       as it is                   ``[b, c, t, x, y]``
 ========  =========================  ==========================
+
+The matplotlib plots of :mod:`convis.plotting` (``plot``, ``plot_5d_matshow``, ``plot_5d_time``,
+``plot_tensor``, ``plot_tensor_with_channels``) are available here as well.
 """
 import numpy as np
 import torch
 
-__all__ = ['make_tensor_5d', 'extend_to_match', 'subtract_tensors', 'to_numpy', 'mean_as_float']
+__all__ = ['make_tensor_5d', 'extend_to_match', 'subtract_tensors', 'to_numpy', 'mean_as_float',
+           'plot', 'plot_5d_matshow', 'plot_5d_time', 'plot_tensor', 'plot_tensor_with_channels']
 
 
 def to_numpy(x):
@@ -102,3 +106,7 @@ def subtract_tensors(a, b, align=None, dims=5):
     a2 = extend_to_match(a, shape, align=align, mode='constant', dims=dims)
     b2 = extend_to_match(b, shape, align=align, mode='constant', dims=dims)
     return a2 - b2
+
+
+from .plotting import (plot, plot_5d_matshow, plot_5d_time, plot_tensor,  # noqa: E402
+                       plot_tensor_with_channels)

@@ -147,6 +147,10 @@ class Parameter(torch.nn.Parameter):
     def __float__(self):
         return float(self.detach())
 
+    def _repr_html_(self):
+        from .variable_describe import describe_html
+        return describe_html(self)
+
     def _check_bounds(self, t):
         lo, hi = self.bounds
         if t.numel() == 0 or not t.is_floating_point():
@@ -218,6 +222,10 @@ class State(torch.Tensor):
         obj = torch.Tensor._make_subclass(cls, data, False)
         obj.doc = kwargs.get('doc', '')
         return obj
+
+    def _repr_html_(self):
+        from .variable_describe import describe_html
+        return describe_html(self)
 
 
 def is_variable(x):
