@@ -1,0 +1,99 @@
+"""The teaching notebooks are clean: small, reproducible, checked by nbval, independent of the repository layout.
+
+Their execution is tested by ``pytest --nbval-lax notebooks/``: cells tagged ``nbval-check-output`` must
+print what is stored in the notebook, every other cell must run without error.  The tests here check the
+stored files themselves.
+"""
+import glob
+import json
+import os
+import re
+
+import nbformat
+import pytest
+
+NOTEBOOKS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', 'notebooks'))
+CHECK = 'nbval-check-output'
+TEXT_MIMES = {'text/plain'}
+
+
+def notebook_paths():
+    return sorted(glob.glob(os.path.join(NOTEBOOKS, '*.ipynb')))
+
+
+class Notebook:
+    """A stored notebook with its path and size in bytes."""
+
+    def __init__(self, path, size, node):
+        self.path, self.size, self.node = path, size, node
+        self.cells, self.metadata = node.cells, node.metadata
+
+
+def is_check_cell(cell):
+    return CHECK in cell.metadata.get('tags', []) or cell.source.lstrip().startswith('# NBVAL_CHECK_OUTPUT')
+
+
+@pytest.fixture(params=notebook_paths(), ids=lambda p: os.path.basename(p))
+def nb(request):
+    with open(request.param) as f:
+        raw = f.read()
+    notebook = nbformat.reads(raw, as_version=4)
+    return Notebook(request.param, len(raw.encode()), notebook)
+
+
+def code(nb):
+    return [c for c in nb.cells if c.cell_type == 'code']
+
+
+def test_valid_and_runs_on_the_default_python_kernel(nb):
+    nbformat.validate(nb.node)
+    assert nb.node.nbformat == 4
+    assert nb.metadata.kernelspec['name'] == 'python3'
+
+
+def test_starts_with_a_title_and_inline_plots(nb):
+    first = nb.cells[0]
+    assert first.cell_type == 'markdown' and first.source.startswith('# ')
+    setup = code(nb)[0].source
+    assert '%matplotlib inline' in setup
+    assert 'import convis' in setup
+
+
+def test_small_on_disk(nb):
+    assert nb.size < 60_000, '%s is %d bytes: clear the outputs' % (nb.path, nb.size)
+    assert 'widgets' not in nb.metadata, 'widget state is stored in %s' % nb.path
+
+
+def test_only_checked_cells_keep_outputs_and_those_are_text(nb):
+    checked = [c for c in code(nb) if is_check_cell(c)]
+    assert checked, 'no cell of %s is checked by nbval' % nb.path
+    for c in code(nb):
+        if not is_check_cell(c):
+            assert not c.outputs and c.execution_count is None, 'stored output in a lax cell:\n%s' % c.source
+            continue
+        assert c.execution_count is not None, 'a checked cell was stored unrun (nbval would not compare it):\n%s' % c.source
+        for o in c.outputs:
+            assert o.output_type in ('stream', 'execute_result'), o.output_type
+            if o.output_type == 'stream':
+                assert o.name == 'stdout'
+            else:
+                assert set(o.data) <= TEXT_MIMES, set(o.data)
+        assert len(json.dumps(c.outputs)) < 4000
+
+
+def test_checked_cells_print_no_addresses_or_timings(nb):
+    """Checked outputs must be deterministic: no object addresses, no times, no temporary paths."""
+    for c in code(nb):
+        for o in c.outputs:
+            text = o.get('text', '') + o.get('data', {}).get('text/plain', '')
+            assert not re.search(r'0x[0-9a-f]{6,}', text), text
+            assert not re.search(r'/tmp|\d+(\.\d+)? ?(ms|s) elapsed', text), text
+
+
+def test_self_contained(nb):
+    """Notebooks use no data from outside the notebook folder and leave no files behind."""
+    src = '\n'.join(c.source for c in code(nb))
+    assert '../shared' not in src and '/work/' not in src
+    writes = re.search(r'save_parameters|VideoWriter|write_xml|open\([^)]*[\'"]w', src)
+    if writes:
+        assert 'tempfile' in src, 'files are written without a temporary directory in %s' % nb.path
