@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +19,8 @@ import urllib.request
 import psutil
 import pytest
 
-from labpage import ARTIFACTS, ConsoleLog
+from labpage import ARTIFACTS, BIN, NOTEBOOKS, ROOT, ConsoleLog
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-NOTEBOOKS = os.path.join(ROOT, 'notebooks')
-BIN = os.path.dirname(sys.executable)
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync']

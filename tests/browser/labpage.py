@@ -1,8 +1,12 @@
 """Page helpers for the browser tests: open and run notebooks in JupyterLab, read the console, take screenshots."""
 import os
 import re
+import sys
 import time
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+NOTEBOOKS = os.path.join(ROOT, 'notebooks')
+BIN = os.path.dirname(sys.executable)
 ARTIFACTS = os.path.join(os.path.dirname(__file__), 'artifacts')
 WIDGET_ERROR = 'Error displaying widget'
 
