@@ -1,1 +1,572 @@
-"""(in progress)"""
+"""The stages of the VirtualRetina model: OPL, contrast gain control, ganglion input and spiking.
+
+Each stage reproduces VirtualRetina 2.2.3 step for step (Wohrer & Kornprobst
+2009).  Every stage reads the *previous* step's output of the stage before it
+(VirtualRetina feeds all stages first, then advances them), so each adds a lag
+of one step.  Units are physical (seconds, degrees, Hz) and converted with the
+layer's :class:`~convis.variables.Resolution` at every call.
+
+Linear parts run time-parallel over a chunk; the leaky heat equation (a blur
+at every step), the gain-control loop and the spiking neurons step frame by
+frame.  All stages work on ``[batch, channel, time, rows, columns]`` tensors
+(batch and channel are independent simulations) and carry their state exactly
+from chunk to chunk.
+
+Intermediate maps of the last call are kept in ``layer.recorded`` for the names listed in
+``layer.record`` (see each class); :class:`convis.retina.Retina` collects them.
+"""
+import math
+
+import torch
+
+from ..base import Layer
+from ..variables import Parameter
+from .spatial import blur_operator
+from .temporal import exponential_recursion
+
+__all__ = ['OPL', 'Bipolar', 'GanglionInput', 'GanglionSpiking', 'SATURATION_HZ']
+
+SATURATION_HZ = 5e5
+"""The constant G (Hz) of VirtualRetina's soft saturations (gain-control Q and ganglion rectifier N)."""
+
+
+def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True):
+    return Parameter(value, doc=doc, unit=unit, retina_config_key=key, bounds=bounds, scale=scale,
+                     slider_range=slider, requires_grad=grad)
+
+
+def _p(param, like):
+    """A scalar parameter as a 0-d tensor of the input's dtype and device (keeps the gradient)."""
+    return param.reshape(()).to(dtype=like.dtype, device=like.device)
+
+
+def _decay(tau, dt, like):
+    """``exp(-dt/tau)`` as a tensor (tau a Parameter in seconds)."""
+    return torch.exp(-dt / _p(tau, like))
+
+
+def _shift(prev, x):
+    """The sequence one step late: ``[prev, x[0], ..., x[T-2]]`` along time (dim 2)."""
+    return torch.cat([prev, x[:, :, :-1]], dim=2)
+
+
+def _check_state(name, state, x):
+    if state is not None and (state.shape[0] != x.shape[0] or state.shape[1] != x.shape[1]
+                              or state.shape[-2:] != x.shape[-2:]):
+        raise ValueError('the input %s does not match the state %s kept from the previous chunk (%s): '
+                         'call clear_state() before changing the input size'
+                         % (tuple(x.shape), tuple(state.shape), name))
+
+
+def leaky_heat(u, e, blur, y_prev):
+    """Runs VirtualRetina's discrete leaky heat equation ``y[s] = B(e y[s-1] + (1-e) u[s])`` over time.
+
+    ``blur`` is a callable on the last two axes (or None for no blur: then a plain exponential low-pass,
+    computed time-parallel), ``y_prev`` the value before the chunk ``[B, C, 1, H, W]``.
+    """
+    if blur is None:
+        return exponential_recursion(u, e, y_prev)
+    v = blur((1 - e) * u)
+    y = y_prev[:, :, 0]
+    out = []
+    for s in range(u.shape[2]):
+        y = e * blur(y) + v[:, :, s]
+        out.append(y)
+    return torch.stack(out, dim=2)
+
+
+class _Stage(Layer):
+    """Common parts of the retina stages: recording of intermediate maps and the blur operators."""
+
+    def __init__(self):
+        super().__init__()
+        self.record = ()
+        self.recorded = {}
+        self.log_polar = None
+
+    def _blur(self, sigma_deg, x, scale=1.0):
+        res = self.resolution
+        return blur_operator(sigma_deg, res.pixel_per_degree, tuple(x.shape[-2:]), x.dtype, x.device,
+                             log_polar=self.log_polar, scale=scale)
+
+    def _keep(self, **maps):
+        self.recorded = {k: v for k, v in maps.items() if k in self.record}
+
+
+class OPL(_Stage):
+    """Outer plexiform layer: centre minus surround, VirtualRetina's linear OPL with leaky heat equations.
+
+    .. math::
+
+        C[s] &= B_{\\sigma_C\\sqrt{dt/\\tau_C}}\\big(e_C C[s-1] + (1-e_C)\\,\\lambda L[s]\\big),
+              \\quad \\lambda = \\lambda_{OPL} / \\text{luminosity range} \\\\
+        U[s] &= e_U U[s-1] + (1-e_U) C[s-1], \\quad R[s] = C[s-1] - w_U U[s]
+              \\quad (R = C \\text{ without undershoot}) \\\\
+        S[s] &= B_{\\sigma_S\\sqrt{dt/\\tau_S}}\\big(e_S S[s-1] + (1-e_S)\\,w_{OPL} R[s-1]\\big) \\\\
+        I_{OPL}[s] &= R[s] - S[s]
+
+    with ``e = exp(-dt/tau)`` and B the recursive Gaussian.  With ``n_center > 0`` the input first
+    passes ``n`` exponential low-passes of ``tau_center``.  The filters start in the steady state of a
+    uniform screen of luminance ``init_luminance`` (default: half the input luminosity range).
+
+    Parameters (see each Parameter's doc): ``sigma_center``, ``tau_center``, ``n_center``,
+    ``undershoot_enabled``, ``undershoot_relative_weight_center``, ``undershoot_tau_center``,
+    ``sigma_surround``, ``tau_surround``, ``relative_weight``, ``lambda_opl``, ``leaky_heat_equation``.
+    Recordable maps (``record``): ``'center'``, ``'receptor'``, ``'horizontal'``.
+
+    >>> opl = OPL()
+    >>> y = opl.run(255 * np.random.rand(200, 30, 30), dt=50)
+    """
+
+    def __init__(self, init_luminance=None):
+        super().__init__()
+        self.sigma_center = _param(0.05, 'standard deviation of the centre blur', 'deg', 'center-sigma__deg',
+                                   (0, None), 'log', (0.005, 2.0))
+        self.tau_center = _param(0.01, 'time constant of the centre low-pass', 's', 'center-tau__sec',
+                                 (1e-6, None), 'log', (0.001, 0.5))
+        self.n_center = _param(0.0, 'number of extra exponential low-passes (cascade) before the centre', '',
+                               'center-n__uint', (0, 20), 'linear', (0, 10), grad=False)
+        self.undershoot_enabled = _param(1.0, '1: the centre has an undershoot (a transient high-pass, one '
+                                         'step of extra lag); 0: none', '', 'undershoot.enabled', (0, 1),
+                                         'linear', (0, 1), grad=False)
+        self.undershoot_relative_weight_center = _param(0.8, 'relative weight w_U of the centre undershoot',
+                                                        '', 'undershoot.relative-weight', (0, None),
+                                                        'linear', (0.0, 1.0))
+        self.undershoot_tau_center = _param(0.1, 'time constant of the centre undershoot', 's',
+                                            'undershoot.tau__sec', (1e-6, None), 'log', (0.005, 2.0))
+        self.sigma_surround = _param(0.15, 'standard deviation of the surround blur', 'deg',
+                                     'surround-sigma__deg', (0, None), 'log', (0.01, 5.0))
+        self.tau_surround = _param(0.004, 'time constant of the surround low-pass', 's', 'surround-tau__sec',
+                                   (1e-6, None), 'log', (0.001, 0.5))
+        self.relative_weight = _param(1.0, 'relative weight w_OPL of the surround', '', 'opl-relative-weight',
+                                      (0, None), 'linear', (0.0, 2.0))
+        self.lambda_opl = _param(10.0, 'OPL amplification (per input luminosity range: the input is '
+                                 'multiplied by lambda_opl / input_luminosity_range)', '', 'opl-amplification',
+                                 (0, None), 'log', (0.1, 100.0))
+        self.leaky_heat_equation = _param(1.0, '1: centre and surround are leaky heat equations (the only '
+                                          'form implemented)', '', 'leaky-heat-equation', (0, 1), 'linear',
+                                          (0, 1), grad=False)
+        self.init_luminance = init_luminance
+        for name in ('cascade', 'center', 'undershoot', 'receptor', 'surround'):
+            self.register_state(name, None)
+
+    def _lambda(self, like):
+        return _p(self.lambda_opl, like) / self.resolution.input_luminosity_range
+
+    def steady_receptor(self, like):
+        """The receptor value at rest (uniform screen of ``init_luminance``)."""
+        lum = self.init_luminance if self.init_luminance is not None else self.resolution.input_luminosity_range / 2
+        c = self._lambda(like) * lum
+        if float(self.undershoot_enabled) >= 0.5:
+            return c, c * (1 - _p(self.undershoot_relative_weight_center, like))
+        return c, c
+
+    def initial_output(self, x):
+        """The OPL output before the first step (its steady state), shaped like one frame of ``x``."""
+        c, r = self.steady_receptor(x)
+        return torch.zeros_like(x[:, :, :1]) + r * (1 - _p(self.relative_weight, x))
+
+    def _init_states(self, x):
+        c, r = self.steady_receptor(x)
+        frame = torch.zeros_like(x[:, :, :1])
+        n = int(round(float(self.n_center)))
+        self.cascade = (frame + c).unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
+        self.center = frame + c
+        self.undershoot = frame + c
+        self.receptor = frame + r
+        self.surround = frame + r * _p(self.relative_weight, x)
+
+    def forward(self, x):
+        if float(self.leaky_heat_equation) < 0.5:
+            raise NotImplementedError('leaky-heat-equation="0" (outer-plexiform-layer/linear-version) is not '
+                                      'supported: only the leaky heat equation OPL is implemented')
+        _check_state('OPL', self.center, x)
+        if self.center is None:
+            self._init_states(x)
+        dt = self.resolution.dt
+        u = self._lambda(x) * x
+        e_c = _decay(self.tau_center, dt, x)
+        n = int(round(float(self.n_center)))
+        if self.cascade.shape[0] != n:
+            self.cascade = self.center.unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
+        cascade = []
+        for i in range(n):
+            u = exponential_recursion(u, e_c, self.cascade[i])
+            cascade.append(u[:, :, -1:])
+        if n:
+            self.cascade = torch.stack(cascade)
+        blur_c = self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x)))
+        center = leaky_heat(u, e_c, blur_c, self.center)
+        c_prev = _shift(self.center, center)
+        self.center = center[:, :, -1:]
+        if float(self.undershoot_enabled) >= 0.5:
+            e_u = _decay(self.undershoot_tau_center, dt, x)
+            und = exponential_recursion(c_prev, e_u, self.undershoot)
+            self.undershoot = und[:, :, -1:]
+            receptor = c_prev - _p(self.undershoot_relative_weight_center, x) * und
+        else:
+            receptor = center
+        r_prev = _shift(self.receptor, receptor)
+        self.receptor = receptor[:, :, -1:]
+        e_s = _decay(self.tau_surround, dt, x)
+        blur_s = self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x)))
+        surround = leaky_heat(_p(self.relative_weight, x) * r_prev, e_s, blur_s, self.surround)
+        self.surround = surround[:, :, -1:]
+        out = receptor - surround
+        self._keep(center=center, receptor=receptor, horizontal=surround)
+        return out
+
+
+class Bipolar(_Stage):
+    """Contrast gain control: a bipolar potential with a shunting conductance fed back from its own square.
+
+    .. math::
+
+        V[s] &= E + (V[s-1] - E)\\,e^{-dt\\,g}, \\quad g = g_0 + g_A[s-1],
+               \\quad E = \\lambda_{in} I_{OPL}[s-1] / g \\\\
+        g_A[s] &= e_A g_A[s-1] + (1-e_A)\\,B_{\\sigma_A}\\big(Q(V[s-1])\\big),
+               \\quad Q(v) = \\frac{G w}{1+w},\\ w = \\lambda_A v^2 / G,\\ G = 5\\cdot10^5\\,Hz
+
+    The update of V is exact for an input held constant over the step.  V and g_A start at 0.
+
+    Parameters: ``lambda_amp`` (lambda_A, Hz), ``g_leak`` (g_0, Hz), ``input_amp`` (lambda_in, Hz),
+    ``tau`` (tau_A, s), ``adaptation_sigma`` (sigma_A, deg).  Recordable maps: ``'bipolar'``,
+    ``'cgc_adaptation'`` (g_A), ``'cgc_attenuation'`` (``exp(-dt (g_0 + g_A[s-1]))``).
+
+    >>> b = Bipolar()
+    >>> v = b.run(np.random.randn(100, 20, 20), dt=50)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.lambda_amp = _param(0.0, 'feedback amplification lambda_A of the adaptation (0: no gain control)',
+                                 'Hz', 'adaptation-feedback-amplification__Hz', (0, None), 'linear', (0, 500))
+        self.g_leak = _param(50.0, 'inert leak conductance g_0 of the bipolar potential', 'Hz',
+                             'bipolar-inert-leaks__Hz', (1e-6, None), 'log', (0.5, 500.0))
+        self.input_amp = _param(50.0, 'amplification lambda_in of the OPL current', 'Hz',
+                                'opl-amplification__Hz', (0, None), 'log', (1.0, 1000.0))
+        self.tau = _param(0.005, 'time constant tau_A of the adaptation conductance', 's',
+                          'adaptation-tau__sec', (1e-6, None), 'log', (0.001, 1.0))
+        self.adaptation_sigma = _param(0.2, 'standard deviation sigma_A of the adaptation blur', 'deg',
+                                       'adaptation-sigma__deg', (0, None), 'log', (0.01, 5.0))
+        for name in ('input_prev', 'V', 'g_A'):
+            self.register_state(name, None)
+
+    def initial_output(self, x):
+        """The bipolar output before the first step (0)."""
+        return torch.zeros_like(x[:, :, :1])
+
+    def forward(self, x):
+        _check_state('Bipolar', self.V, x)
+        if self.input_prev is None:
+            self.input_prev = torch.zeros_like(x[:, :, :1])
+        if self.V is None:
+            self.V = torch.zeros_like(x[:, :, :1])
+            self.g_A = torch.zeros_like(x[:, :, :1])
+        dt = self.resolution.dt
+        drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
+        self.input_prev = x[:, :, -1:]
+        g0 = _p(self.g_leak, x)
+        lam = _p(self.lambda_amp, x)
+        no_feedback = (float(self.lambda_amp) == 0 and not (self.lambda_amp.requires_grad and torch.is_grad_enabled())
+                       and not bool(self.g_A.any()))
+        if no_feedback:
+            a = torch.exp(-dt * g0)
+            v = exponential_recursion(drive / g0, a, self.V)
+            g_a = torch.zeros_like(v)
+            self.V = v[:, :, -1:]
+            self._keep(bipolar=v, cgc_adaptation=g_a, cgc_attenuation=torch.zeros_like(v) + a)
+            return v
+        e_a = _decay(self.tau, dt, x)
+        blur = self._blur(self.adaptation_sigma, x)
+        v, g_a = self.V[:, :, 0], self.g_A[:, :, 0]
+        vs, gs, atts = [], [], []
+        want_att = 'cgc_attenuation' in self.record
+        for s in range(x.shape[2]):
+            g = g0 + g_a
+            att = torch.exp(-dt * g)
+            e_inf = drive[:, :, s] / g
+            w = lam * v * v / SATURATION_HZ
+            q = SATURATION_HZ * w / (1 + w)
+            q = blur(q) if blur is not None else q
+            v = e_inf + (v - e_inf) * att
+            g_a = e_a * g_a + (1 - e_a) * q
+            vs.append(v)
+            gs.append(g_a)
+            if want_att:
+                atts.append(att)
+        v_all, g_all = torch.stack(vs, 2), torch.stack(gs, 2)
+        self.V, self.g_A = v_all[:, :, -1:], g_all[:, :, -1:]
+        self._keep(bipolar=v_all, cgc_adaptation=g_all,
+                   cgc_attenuation=torch.stack(atts, 2) if want_att else None)
+        return v_all
+
+def smooth_rectifier(v, v0, i0, lam):
+    """VirtualRetina's smooth rectifier N (Hz), exact form with the saturation G = 5e5 Hz.
+
+    .. math::
+
+        N(v) = G\\left(\\eta + (1-\\eta)\\frac{w}{1-\\eta+w}\\right) \\text{ for } w > 0, \\qquad
+        N(v) = \\frac{i_0}{1 - \\lambda (v - v_0)/i_0} \\text{ otherwise},
+
+    with ``eta = i0/G`` and ``w = lam (v - v0)/G``.  Continuous with slope ``lam`` at ``v0``, tends to 0
+    as v goes to minus infinity and to G as v goes to infinity.
+    """
+    d = lam * (v - v0)
+    i0 = torch.clamp(i0, min=1e-12)
+    eta = i0 / SATURATION_HZ
+    w = torch.clamp(d, min=0) / SATURATION_HZ
+    pos = SATURATION_HZ * (eta + (1 - eta) * w / (1 - eta + w))
+    neg = i0 / (1 - torch.clamp(d, max=0) / i0)
+    return torch.where(d > 0, pos, neg)
+
+
+class GanglionInput(_Stage):
+    """Input current of a ganglion layer: transient high-pass, smooth rectifier and spatial pooling.
+
+    .. math::
+
+        F[s] &= e_G F[s-1] + (1-e_G) V[s-1], \\quad T[s] = V[s-1] - w_G F[s] \\\\
+        I_G[s] &= B_{\\sigma_{pool}}\\big(N(\\text{sign}\\cdot T[s-1])\\big)
+
+    with ``N`` the smooth rectifier (:func:`smooth_rectifier`); F and T start at 0, so the first
+    output is ``i_0``.  Time-parallel over a chunk.
+
+    Parameters: ``sign`` (+1 ON, -1 OFF), ``transient_tau_center`` (s), ``transient_relative_weight_center``,
+    ``v_0``, ``i_0`` (Hz), ``lambda_G`` (Hz), ``sigma_pool`` (deg).  Recordable map: ``'ganglion'``.
+
+    >>> g = GanglionInput(sign=-1)
+    >>> rates = g.run(np.random.randn(100, 20, 20), dt=50)
+    """
+
+    def __init__(self, sign=1.0):
+        super().__init__()
+        self.sign = _param(sign, 'sign of the layer: +1 for ON cells, -1 for OFF cells', '', 'sign', (-1, 1),
+                           'linear', (-1, 1), grad=False)
+        self.transient_tau_center = _param(0.02, 'time constant tau_G of the transient high-pass', 's',
+                                           'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0))
+        self.transient_relative_weight_center = _param(0.7, 'relative weight w_G of the transient high-pass',
+                                                       '', 'transient-relative-weight', (0, None), 'linear',
+                                                       (0.0, 1.0))
+        self.v_0 = _param(0.0, 'bipolar value v_0 at the linear threshold of the rectifier', '',
+                          'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0))
+        self.i_0 = _param(37.0, 'rectifier output i_0 at the linear threshold', 'Hz',
+                          'value-at-linear-threshold__Hz', (0, None), 'linear', (0.0, 200.0))
+        self.lambda_G = _param(100.0, 'slope lambda_G of the rectifier above threshold', 'Hz',
+                               'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0))
+        self.sigma_pool = _param(0.0, 'standard deviation of the spatial pooling', 'deg', 'sigma-pool__deg',
+                                 (0, None), 'linear', (0.0, 1.0))
+        for name in ('input_prev', 'F', 'T'):
+            self.register_state(name, None)
+
+    def initial_output(self, x):
+        """The ganglion input before the first step (0: no current during the first step)."""
+        return torch.zeros_like(x[:, :, :1])
+
+    def forward(self, x):
+        _check_state('GanglionInput', self.F, x)
+        if self.F is None:
+            self.F = torch.zeros_like(x[:, :, :1])
+            self.T = torch.zeros_like(x[:, :, :1])
+        if self.input_prev is None:
+            self.input_prev = torch.zeros_like(x[:, :, :1])
+        v_prev = _shift(self.input_prev, x)
+        self.input_prev = x[:, :, -1:]
+        f = exponential_recursion(v_prev, _decay(self.transient_tau_center, self.resolution.dt, x), self.F)
+        t = v_prev - _p(self.transient_relative_weight_center, x) * f
+        t_prev = _shift(self.T, t)
+        self.F, self.T = f[:, :, -1:], t[:, :, -1:]
+        rate = smooth_rectifier(_p(self.sign, x) * t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
+        blur = self._blur(self.sigma_pool, x)
+        out = blur(rate) if blur is not None else rate
+        self._keep(ganglion=out)
+        return out
+
+
+class GanglionSpiking(_Stage):
+    """Leaky integrate-and-fire ganglion cells, integrated exactly (event driven) with a refractory period.
+
+    .. math::
+
+        \\frac{dV}{dt} = I + \\sigma_V\\sqrt{2 g_L/dt}\\,\\xi - g_L V, \\qquad
+        V \\geq 1 \\Rightarrow \\text{spike}, V \\leftarrow 0 \\text{ for } \\max(0, \\mathcal{N}(\\mu_r, \\sigma_r))
+
+    The current of a cell is held constant over each step: on step k it is the input map of step
+    k-1 (0 on the first step), sampled at the cell; the noise ``xi ~ N(0,1)`` is drawn per cell and step.
+    Spike times are exact within the step.  ``V`` starts at 0, or uniform in [0, 1) with
+    ``random_init = 1``.  Random numbers come from the layer's own generator (:meth:`seed`).
+
+    By default every pixel is a cell and the output is the number of spikes per step, shaped like the
+    input.  :meth:`set_cells` places cells at positions in degrees (bilinear sampling of the map at
+    ``(W/2 + ppd x, H/2 + ppd y)`` with edge clamping), or describes a VirtualRetina square or
+    circular array; the output is then ``[batch, channel, time, ny, nx]`` for a square grid and
+    ``[batch, channel, time, 1, n_cells]`` otherwise.  With ``record_spike_times = True`` each call
+    appends ``(batch, channel, cell, time_s)`` tensors to ``spike_times`` (cells in VirtualRetina order).
+
+    Parameters: ``g_L`` (Hz), ``noise_sigma`` (sigma_V), ``refr_mu`` (s), ``refr_sigma`` (s),
+    ``random_init`` (0 or 1).
+
+    >>> spk = GanglionSpiking(seed=1)
+    >>> counts = spk.run(80 * np.ones((200, 5, 5)), dt=50)
+    """
+
+    def __init__(self, seed=None):
+        super().__init__()
+        self.g_L = _param(50.0, 'leak conductance g_L of the membrane', 'Hz', 'g-leak__Hz', (1e-6, None), 'log',
+                          (1.0, 500.0), grad=False)
+        self.noise_sigma = _param(0.1, 'standard deviation sigma_V of the membrane noise (stationary)', '',
+                                  'sigma-V', (0, None), 'linear', (0.0, 1.0), grad=False)
+        self.refr_mu = _param(0.003, 'mean refractory period', 's', 'refr-mean__sec', (0, None), 'linear',
+                              (0.0, 0.02), grad=False)
+        self.refr_sigma = _param(0.0, 'standard deviation of the refractory period', 's', 'refr-stdev__sec',
+                                 (0, None), 'linear', (0.0, 0.01), grad=False)
+        self.random_init = _param(0.0, '1: the membrane potential starts uniform in [0, 1); 0: at 0', '',
+                                  'random-init', (0, 1), 'linear', (0, 1), grad=False)
+        self.cells = None
+        self._grid = None
+        self.record_spike_times = False
+        self.spike_times = []
+        for name in ('V', 'refr', 'current', 'steps', 'cell_positions'):
+            self.register_state(name, None)
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        """Seeds the layer's random generator (``None``: a seed drawn from torch's global generator)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2 ** 62, (1,)))
+        self._seed = int(seed)
+        self.register_state('rng', torch.Generator().manual_seed(self._seed).get_state())
+        return self
+
+    def set_cells(self, positions_deg=None, grid=None, array=None):
+        """Chooses the cells: every pixel (no argument), positions in degrees, or a VirtualRetina array.
+
+        positions_deg : array [N, 2]
+            ``(x, y)`` offsets in degrees from the map centre (x: columns, y: rows, downwards)
+        grid : (ny, nx)
+            reshape the output to a grid (positions in VirtualRetina's x-major order ``ix*ny + iy``)
+        array : dict
+            a cell array as :func:`convis.retina_virtualretina.cell_positions` describes (``'square'``,
+            ``'circular'``), resolved for the map size at the next call
+        """
+        if positions_deg is not None:
+            import numpy as np
+            pos = np.asarray(positions_deg, dtype=np.float64)
+            if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
+                raise ValueError('positions_deg must be an array of shape [N, 2] (x, y), not %s' % (pos.shape,))
+            if grid is not None and grid[0] * grid[1] != len(pos):
+                raise ValueError('grid %s does not hold %d cells' % (grid, len(pos)))
+            self.cells = {'kind': 'units', 'x': pos[:, 0].tolist(), 'y': pos[:, 1].tolist(),
+                          'grid': tuple(grid) if grid is not None else None}
+        else:
+            self.cells = dict(array) if array is not None else None
+        self.cell_positions = None
+        self._grid = None
+        return self
+
+    def _positions(self, x, gen):
+        from ..retina_virtualretina import cell_positions
+        if self.cell_positions is None:
+            xs, ys, grid = cell_positions(self.cells, tuple(x.shape[-2:]), self.resolution.pixel_per_degree, gen)
+            self.cell_positions = torch.tensor([xs, ys], dtype=torch.float64).T.contiguous()
+            self._grid = grid
+        return self.cell_positions.to(torch.float64).cpu()
+
+    def _sampler(self, x, gen):
+        """Indices [N, 4] into the flattened map and bilinear weights [N, 4] of every cell."""
+        h, w = x.shape[-2:]
+        pos = self._positions(x, gen)
+        ppd = self.resolution.pixel_per_degree
+        cx, cy = w / 2.0 + ppd * pos[:, 0], h / 2.0 + ppd * pos[:, 1]
+        x0, y0 = torch.floor(cx), torch.floor(cy)
+        fx, fy = cx - x0, cy - y0
+        xi = [torch.clamp(x0 + d, 0, w - 1).long() for d in (0, 1)]
+        yi = [torch.clamp(y0 + d, 0, h - 1).long() for d in (0, 1)]
+        idx = torch.stack([yi[0] * w + xi[0], yi[0] * w + xi[1], yi[1] * w + xi[0], yi[1] * w + xi[1]], 1)
+        wts = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)
+        return idx.to(x.device), wts.to(dtype=x.dtype, device=x.device)
+
+    def forward(self, x):
+        b, c, n_t, h, w = x.shape
+        gen = torch.Generator().set_state(self.rng.cpu())
+        flat = x.reshape(b, c, n_t, h * w)
+        if self.cells is None:
+            current_in, out_shape = flat, (h, w)
+        else:
+            idx, wts = self._sampler(x, gen)
+            current_in = (flat[..., idx] * wts).sum(-1)
+            out_shape = self._grid if self._grid is not None else (1, idx.shape[0])
+        n = current_in.shape[-1]
+        if self.V is not None and tuple(self.V.shape) != (b, c, n):
+            raise ValueError('the input %s does not match the %s cells kept from the previous chunk: call '
+                             'clear_state() before changing the input size' % (tuple(x.shape), tuple(self.V.shape)))
+        if self.V is None:
+            if float(self.random_init) >= 0.5:
+                self.V = torch.rand((b, c, n), generator=gen, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
+            else:
+                self.V = x.new_zeros((b, c, n))
+            self.refr = x.new_zeros((b, c, n))
+            self.current = x.new_zeros((b, c, n))
+            self.steps = torch.zeros((), dtype=torch.float64)
+        counts = self._integrate(current_in, gen)
+        self.rng = gen.get_state()
+        return counts.reshape(b, c, n_t, *out_shape)
+
+    def _integrate(self, current_in, gen):
+        """The exact LIF over the chunk; returns the spike counts [B, C, T, N]."""
+        dt = self.resolution.dt
+        g_l = float(self.g_L)
+        mu, sd = float(self.refr_mu), float(self.refr_sigma)
+        noise = float(self.noise_sigma) * math.sqrt(2 * g_l / dt)
+        x = current_in.detach()
+        v, refr, cur = self.V, self.refr, self.current
+        shape, dev, dtype = v.shape, v.device, v.dtype
+        start = float(self.steps)
+        counts = []
+        log = []
+        for s in range(x.shape[2]):
+            i = cur
+            cur = x[:, :, s]
+            if noise > 0:
+                i = i + noise * torch.randn(shape, generator=gen, dtype=dtype).to(dev)
+            vinf = i / g_l
+            t = torch.clamp(refr, max=dt)
+            refr = refr - t
+            count = torch.zeros_like(v)
+            while True:
+                can = (vinf > 1) & (t < dt)
+                ratio = torch.where(can, (vinf - v) / (vinf - 1), torch.ones_like(v))
+                ts = t + torch.log(torch.clamp(ratio, min=1.0)) / g_l
+                fire = can & (ts <= dt)
+                if not bool(fire.any()):
+                    break
+                count = count + fire.to(dtype)
+                if self.record_spike_times:
+                    where = fire.nonzero(as_tuple=True)
+                    log.append(where + ((start + s) * dt + ts[where].double(),))
+                v = torch.where(fire, torch.zeros_like(v), v)
+                if sd > 0:
+                    r = torch.clamp(mu + sd * torch.randn(shape, generator=gen, dtype=dtype).to(dev), min=0)
+                else:
+                    r = torch.full_like(v, mu)
+                use = torch.minimum(r, dt - ts)
+                t = torch.where(fire, ts + use, t)
+                refr = torch.where(fire, r - use, refr)
+            v = vinf + (v - vinf) * torch.exp(-g_l * (dt - t))
+            counts.append(count)
+        self.V, self.refr, self.current = v, refr, cur
+        self.steps = torch.tensor(start + x.shape[2], dtype=torch.float64)
+        if self.record_spike_times and log:
+            cols = [torch.cat([entry[k] for entry in log]) for k in range(4)]
+            order = torch.argsort(cols[3], stable=True)
+            self.spike_times.append(tuple(col[order] for col in cols))
+        return torch.stack(counts, 2)
+
+    def get_spike_times(self):
+        """All recorded spikes as numpy arrays ``(batch, channel, cell, time_s)``, sorted by time."""
+        import numpy as np
+        if not self.spike_times:
+            return tuple(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, np.float64))
+        cols = [torch.cat([e[k] for e in self.spike_times]).cpu().numpy() for k in range(4)]
+        order = np.argsort(cols[3], kind='stable')
+        return tuple(col[order] for col in cols)
