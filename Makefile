@@ -16,11 +16,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch goes first as the local CPU build (a CUDA build of torch that is already installed is kept).
-$(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labextension/package.json labextension/src/*)
+$(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labextension/package.json labextension/package-lock.json labextension/src/* labextension/style/*)
 	$(PIP) install --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -e ".[dev]"
-	$(VENV)/bin/jupyter labextension develop --overwrite .
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter labextension develop --overwrite .
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "convis-widgets.*enabled"
 	touch $(STAMP)
 
 chromium:

@@ -1,1 +1,27 @@
-"""(in progress)"""
+"""convis_widgets: Jupyter widgets to explore convis models.
+
+* :class:`ParameterPanel` - sliders for every scalar parameter of a model (units, ranges, log scales, reset)
+* :class:`TensorView` - an animated view of a 5-d tensor, played in the browser
+* :class:`ImpulseResponsePanel` - temporal and spatial impulse responses, recomputed when a parameter changes
+* :class:`KernelVolume` - a 3-d view of a spatio-temporal kernel
+* :class:`ModelExplorer` - all of these around one model, with a stimulus picker and a background worker
+
+>>> import convis, convis_widgets
+>>> convis_widgets.ModelExplorer(convis.retina.Retina())   # doctest: +SKIP
+
+The browser half is a JupyterLab 4 extension that ``pip install`` puts in place (it works in
+JupyterLab, Notebook 7 and Voila).
+"""
+from ._frontend import MODULE_NAME, MODULE_VERSION
+from .frames import quantise, dequantise, encode_batch, decode_batch, frame_checksum
+from .tensor_view import TensorView, sync_views, COLORMAPS
+
+__version__ = '1.0.0'
+
+__all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'quantise', 'dequantise', 'encode_batch', 'decode_batch',
+           'frame_checksum', 'MODULE_NAME', 'MODULE_VERSION']
+
+
+def _jupyter_labextension_paths():
+    """Where the built front end lies (for ``jupyter labextension develop``)."""
+    return [{'src': 'labextension', 'dest': MODULE_NAME}]

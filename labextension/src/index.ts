@@ -1,0 +1,2 @@
+export * from './version';
+export { TensorViewModel, TensorViewView } from './tensorview';
