@@ -47,6 +47,10 @@ def _to_tensor(value, like=None):
     return t
 
 
+parameter_set_hooks = []
+"""Callables ``hook(parameter)`` called after every :meth:`Parameter.set` (widgets follow values with it)."""
+
+
 class Parameter(torch.nn.Parameter):
     """A model parameter with a physical meaning.
 
@@ -177,6 +181,8 @@ class Parameter(torch.nn.Parameter):
                 self.data.copy_(new.reshape(self.data.shape))
             else:
                 self.data = new.clone()
+        for hook in tuple(parameter_set_hooks):
+            hook(self)
         return self
 
     def get(self):
