@@ -516,10 +516,16 @@ def _build_animation(fig, ar, skip, interval, scrolling_plot=False, window_lengt
 
 
 def _agg_figure(scrolling_plot):
+    """A figure outside pyplot for writing animations: every frame is drawn once, by the writer."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(9, 3.5) if scrolling_plot else (4.5, 4))
-    FigureCanvasAgg(fig)
+
+    class _WriterCanvas(FigureCanvasAgg):
+        def draw_idle(self, *args, **kwargs):
+            """Nothing shows this canvas: the writer's own draw of each frame is enough."""
+
+    fig = Figure(figsize=(9, 3.5) if scrolling_plot else (4.5, 4), dpi=72)
+    _WriterCanvas(fig)
     return fig
 
 
