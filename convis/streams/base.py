@@ -460,10 +460,10 @@ class ProcessingStream(Stream):
     """
 
     def __init__(self, input_stream, model, pre=None, post=None):
+        if isinstance(input_stream, np.ndarray) or not callable(getattr(input_stream, 'get', None)):
+            raise TypeError('input_stream must be a stream (with get(n)), not %s' % type(input_stream).__name__)
         super().__init__(size=getattr(input_stream, 'size', None),
                          pixel_per_degree=getattr(input_stream, 'pixel_per_degree', 10))
-        if not callable(getattr(input_stream, 'get', None)):
-            raise TypeError('input_stream must be a stream (with get(n)), not %r' % (input_stream,))
         self.input_stream, self.model, self.pre, self.post = input_stream, model, pre, post
 
     def _read(self, n):

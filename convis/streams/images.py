@@ -124,6 +124,7 @@ class ImageSequence(Stream):
         if self.repeat == 0:
             raise ValueError('repeat must be at least 1')
         self.offset, self.is_color, self.resize = offset, bool(is_color), bool(resize)
+        self._crop_size = self.size
         self.channels = 3 if self.is_color else None
         self._cache, self._cache_size = OrderedDict(), max(int(cache), 1)
         first = self._image(0)
@@ -138,7 +139,7 @@ class ImageSequence(Stream):
                 img = np.asarray(im)
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             raise ValueError('cannot read image file %r: %s' % (filename, e)) from None
-        img = crop_or_resize(img, self.size, self.offset, self.resize, what='image %r' % filename)
+        img = crop_or_resize(img, self._crop_size, self.offset, self.resize, what='image %r' % filename)
         return _to_channels(img, 'rgb' if self.is_color else 'mean')
 
     def _image(self, i):
@@ -199,6 +200,7 @@ class VideoReader(Stream):
         if not os.path.isfile(self.filename):
             raise FileNotFoundError('video file %r does not exist' % self.filename)
         self.offset, self.mode, self.resize = offset, mode, bool(resize)
+        self._crop_size = self.size
         self.channels = 3 if mode == 'rgb' else None
         self._n_frames = None
         self._gen = None
@@ -220,7 +222,7 @@ class VideoReader(Stream):
         w, h = meta['size']
         self._frame_shape = (h, w)
         dummy = np.zeros((h, w), dtype=np.float32)
-        self._crop_shape = crop_or_resize(dummy, self.size, self.offset, self.resize, what='video frame').shape
+        self._crop_shape = crop_or_resize(dummy, self._crop_size, self.offset, self.resize, what='video frame').shape
 
     def _next_frame(self):
         try:
@@ -230,7 +232,7 @@ class VideoReader(Stream):
         except (OSError, RuntimeError) as e:
             raise ValueError('cannot read video file %r: %s' % (self.filename, e)) from None
         img = np.frombuffer(raw, dtype=np.uint8).reshape(self._frame_shape + (3,))
-        img = crop_or_resize(img, self.size, self.offset, self.resize, what='video frame')
+        img = crop_or_resize(img, self._crop_size, self.offset, self.resize, what='video frame')
         return _to_channels(img, self.mode)
 
     def _read(self, n):
