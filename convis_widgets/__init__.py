@@ -15,11 +15,19 @@ JupyterLab, Notebook 7 and Voila).
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from .frames import quantise, dequantise, encode_batch, decode_batch, frame_checksum
 from .tensor_view import TensorView, sync_views, COLORMAPS
+from .parameters import ParameterPanel, ParameterControl, control_range
+from .worker import LatestWorker, Superseded
+from .impulse import ImpulseResponsePanel, impulse_response
+from .volume import KernelVolume
+from .stimuli import STIMULI, make_stimulus, load_stimulus
+from .explorer import ModelExplorer
 
 __version__ = '1.0.0'
 
-__all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'quantise', 'dequantise', 'encode_batch', 'decode_batch',
-           'frame_checksum', 'MODULE_NAME', 'MODULE_VERSION']
+__all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'ParameterPanel', 'ParameterControl', 'control_range',
+           'ImpulseResponsePanel', 'impulse_response', 'KernelVolume', 'ModelExplorer', 'LatestWorker',
+           'Superseded', 'STIMULI', 'make_stimulus', 'load_stimulus', 'quantise', 'dequantise', 'encode_batch',
+           'decode_batch', 'frame_checksum', 'MODULE_NAME', 'MODULE_VERSION']
 
 
 def _jupyter_labextension_paths():

@@ -337,6 +337,13 @@ class TensorView(DOMWidget):
             c = self.channel if channel is None else channel
             return self._store.levels[b, c, :self._store.count].copy()
 
+    def values(self):
+        """The float32 values ``[b, c, t, x, y]`` of the current content (before quantisation)."""
+        with self._lock:
+            if self._store is None:
+                return np.zeros((1, 1, 0, self.height, self.width), np.float32)
+            return self._store.values[:, :, :self._store.count].copy()
+
     def frame_checksum(self, i=None):
         """Adler-32 of frame ``i`` (the current frame by default), as the browser shows in data-frame-checksum."""
         frames = self.frames()
