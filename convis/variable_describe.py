@@ -12,7 +12,7 @@ one of ``imageio-ffmpeg`` is used) and :func:`animate_to_html` (a JavaScript pla
 
 >>> import convis
 >>> convis.describe(convis.samples.moving_grating(100))
-array shape (100, 20, 20) float32: min -1, max 1, mean ...
+array shape (100, 20, 20) float64: min -1, max 1, mean -0.0005146
 """
 import base64
 import html
@@ -94,14 +94,17 @@ def _summary(t, kind):
     if isinstance(t, torch.Tensor):
         d['device'] = str(t.device)
         d['requires_grad'] = bool(t.requires_grad)
-    a = as_plot_array(t) if np.asarray(t.shape).prod() > 0 else np.zeros(0)
+    try:
+        a = as_plot_array(t) if int(np.prod(t.shape)) > 0 else np.zeros(0)
+    except TypeError:
+        a = np.zeros(0)
     finite = a[np.isfinite(a)]
     if finite.size:
         d.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()),
                  std=float(finite.std()))
     if 'bool' in d['dtype']:
         d['count'] = int(a.sum())
-    d['text'] = _format_value(a) if a.size <= 6 else _stats_text(d)
+    d['text'] = _format_value(a) if 0 < a.size <= 6 else _stats_text(d)
     return d
 
 
@@ -270,7 +273,11 @@ def _esc(x):
 
 
 def _draw_tensor(fig, a):
-    """Draws a 5-d array into ``fig``: a tiled image for few frames, mean traces and a frame otherwise."""
+    """Draws a 5-d array (its first 4 batches and channels) into ``fig``.
+
+    Up to 16 frames are tiled into one image; longer tensors show the spatial mean over time and the
+    middle frame; tensors without spatial extent are drawn as lines.
+    """
     a = make_tensor_5d(a)[:4, :4]
     n_t, spatial = a.shape[2], a.shape[3] * a.shape[4]
     if spatial == 1:
@@ -318,7 +325,10 @@ def plot_to_png(draw, figsize=(6.0, 2.0), dpi=72):
 
 
 def _img(t):
-    a = as_plot_array(t)
+    try:
+        a = as_plot_array(t)
+    except TypeError:
+        return ''
     if a.size <= 1:
         return ''
     png = plot_to_png(lambda fig: _draw_tensor(fig, a))

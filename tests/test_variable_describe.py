@@ -1,5 +1,6 @@
 """Descriptions (text, dict, HTML) of convis objects and animations of tensors."""
 import base64
+import html
 import io
 import math
 import re
@@ -209,3 +210,30 @@ def test_animate_double_plot_scrolls():
     np.testing.assert_allclose(image_ax.images[0].get_array(), ar[28])
     assert trace_ax.get_xlim() == (18, 29)
     np.testing.assert_allclose(trace_ax.lines[0].get_ydata(), ar.mean(axis=(1, 2)))
+
+
+def test_ln_model_description():
+    m = convis.models.LN((5, 3, 3))
+    kernel = np.random.rand(5, 3, 3)
+    m.conv.set_weight(kernel)
+    d = vd.describe_dict(m)
+    assert list(d['sublayers']) == ['conv', 'nonlinearity']
+    weight = d['sublayers']['conv']['parameters']['weight']
+    assert weight['shape'] == (1, 1, 5, 3, 3)
+    np.testing.assert_allclose((weight['min'], weight['max']), (kernel.min(), kernel.max()), rtol=1e-6)
+    assert 'conv: convis.filters.conv.Conv3d' in vd.describe_text(m)
+    html = m._repr_html_()
+    assert 'LN' in html and 'weight' in html and 'Conv3d' in html
+    o = m.run(convis.samples.moving_grating(60, 8, 8), dt=25)
+    assert len(_pngs(o._repr_html_())) == 1
+    assert len(_pngs(m.conv.weight._repr_html_())) == 1
+
+
+def test_retina_html_names_every_configuration_key():
+    retina = convis.retina.Retina()
+    page = retina._repr_html_()
+    keys = [p.retina_config_key for _, p in retina.named_parameters() if getattr(p, 'retina_config_key', None)]
+    assert len(keys) > 10
+    for key in keys:
+        assert html.escape(key) in page
+    assert page.count('<details') == len(list(retina.named_modules()))
