@@ -24,5 +24,13 @@ whole runs exactly (see :mod:`convis.filters.spiking.base`).
 """
 from .base import SpikingLayer
 from .lif import LeakyIntegrateAndFireNeuron, RefractoryLeakyIntegrateAndFireNeuron
+from .events import Poisson, IntegrativeMotionSensor
+from .izhikevich import (IzhikevichNeuron, Izhikevich, RefractoryIzhikevichNeuron, AdaptiveIzhikevichNeuron,
+                         izhikevich_presets)
+from .biophysical import FitzHughNagumo, HodgkinHuxley, HogkinHuxley
 
-__all__ = ['SpikingLayer', 'LeakyIntegrateAndFireNeuron', 'RefractoryLeakyIntegrateAndFireNeuron']
+_izhikevich_parameters = izhikevich_presets
+
+__all__ = ['SpikingLayer', 'LeakyIntegrateAndFireNeuron', 'RefractoryLeakyIntegrateAndFireNeuron', 'Poisson',
+           'IntegrativeMotionSensor', 'IzhikevichNeuron', 'Izhikevich', 'RefractoryIzhikevichNeuron',
+           'AdaptiveIzhikevichNeuron', 'izhikevich_presets', 'FitzHughNagumo', 'HodgkinHuxley', 'HogkinHuxley']

@@ -1,0 +1,307 @@
+"""Izhikevich's simple model of spiking neurons, its 20 named presets, and refractory and adaptive variants."""
+import math
+
+import torch
+
+from ...variables import Parameter
+from .base import SpikingLayer, value
+
+__all__ = ['IzhikevichNeuron', 'Izhikevich', 'RefractoryIzhikevichNeuron', 'AdaptiveIzhikevichNeuron',
+           'izhikevich_presets']
+
+izhikevich_presets = {
+    'Tonic spiking': (0.02, 0.2, -65.0, 6.0, 14.0),
+    'Phasic spiking': (0.02, 0.25, -65.0, 6.0, 0.5),
+    'Tonic bursting': (0.02, 0.2, -50.0, 2.0, 15.0),
+    'Phasic bursting': (0.02, 0.25, -55.0, 0.05, 0.6),
+    'Mixed mode': (0.02, 0.2, -55.0, 4.0, 10.0),
+    'Sf. adaptation': (0.01, 0.2, -65.0, 8.0, 30.0),
+    'Class 1': (0.02, -0.1, -55.0, 6.0, 0.0),
+    'Class 2': (0.2, 0.26, -65.0, 0.0, 0.0),
+    'Spike latency': (0.02, 0.2, -65.0, 6.0, 7.0),
+    'Subthreshold osc': (0.05, 0.26, -60.0, 0.0, 0.0),
+    'Resonator': (0.1, 0.26, -60.0, -1.0, 0.0),
+    'Integrator': (0.02, -0.1, -55.0, 6.0, 0.0),
+    'Rebound spike': (0.03, 0.25, -60.0, 4.0, 0.0),
+    'Rebound burst': (0.03, 0.25, -52.0, 0.0, 0.0),
+    'Threshold var': (0.03, 0.25, -60.0, 4.0, 0.0),
+    'Bistability': (1.0, 1.5, -60.0, 0.0, -65.0),
+    'DAP': (1.0, 0.2, -60.0, -21.0, 0.0),
+    'Accomodation': (0.02, 1.0, -55.0, 4.0, 0.0),
+    'Inh-ind. spiking': (-0.02, -1.0, -60.0, 8.0, 80.0),
+    'Inh-ind. bursting': (-0.026, -1.0, -45.0, -2.0, 80.0),
+}
+"""The 20 behaviours of Izhikevich (2004, IEEE Trans. Neural Netw. 15:1063), as ``name: (a, b, c, d, I)``.
+
+``I`` is the input Izhikevich used to show the behaviour (several behaviours need a step or pulse
+protocol around it; 0 means the behaviour shows with pulses from rest).
+"""
+
+
+def _preset(name):
+    if name in izhikevich_presets:
+        return izhikevich_presets[name]
+    folded = {k.lower(): v for k, v in izhikevich_presets.items()}
+    if isinstance(name, str) and name.lower() in folded:
+        return folded[name.lower()]
+    raise KeyError('no Izhikevich preset %r; the presets are: %s' % (name, ', '.join(izhikevich_presets)))
+
+
+class IzhikevichNeuron(SpikingLayer):
+    """Izhikevich's simple spiking neuron at every pixel (time in ms, potentials in mV).
+
+    .. math::
+
+        \\dot v = 0.04 v^2 + 5 v + 140 - u + I, \\qquad \\dot u = a (b v - u), \\qquad
+        v \\geq v_{peak} \\Rightarrow \\text{spike}, v \\leftarrow c, u \\leftarrow u + d
+
+    The dots are derivatives per millisecond (Izhikevich's units); each step of the input is split into
+    Euler sub-steps of at most ``max_substep`` seconds (0.5 ms, as Izhikevich integrated ``v``), so the
+    dynamics follow time in seconds at any step size.  The input ``I`` is held constant over a step.
+    ``v`` starts at ``c`` and ``u`` at ``b c``.  :meth:`load_parameters_by_name` sets one of the 20
+    behaviours of :data:`izhikevich_presets` ('Tonic spiking', 'Phasic bursting', ...).
+
+    Parameters (``.p``)
+    -------------------
+    a : 1/ms
+        rate of the recovery variable ``u``
+    b : dimensionless
+        sensitivity of ``u`` to ``v``
+    c : mV
+        reset potential after a spike
+    d : mV/ms
+        increment of ``u`` after a spike
+    threshold : mV
+        spike peak ``v_peak`` at which ``v`` is reset (30 mV)
+    noise_sigma : mV/sqrt(ms)
+        white noise on ``v`` (each sub-step of ``h`` ms adds ``noise_sigma sqrt(h)`` times a normal draw)
+
+    Arguments: ``output_only_spikes=False`` returns the channels ``[spikes, v, u]`` (values at the end
+    of each step); ``count_spikes=True`` counts the spikes in a step instead of 0/1; ``preset`` loads
+    a named behaviour; ``seed`` seeds the noise.
+
+    Examples
+    --------
+    >>> n = convis.filters.spiking.IzhikevichNeuron(preset='Tonic spiking')
+    >>> o = n.run(n.recommended_input * np.ones((1000, 1, 1)), dt=500)
+    """
+    output_names = ('v', 'u')
+
+    def __init__(self, output_only_spikes=True, preset=None, count_spikes=False, max_substep=0.0005, seed=None):
+        super().__init__(seed=seed)
+        self.output_only_spikes = bool(output_only_spikes)
+        self.count_spikes = bool(count_spikes)
+        if not max_substep > 0:
+            raise ValueError('max_substep must be a positive time in seconds, not %r' % (max_substep,))
+        self.max_substep = float(max_substep)
+        self.a = Parameter(0.02, doc='rate of the recovery variable u', unit='1/ms', bounds=(None, None),
+                           scale='linear', slider_range=(-0.05, 1.0), requires_grad=False)
+        self.b = Parameter(0.2, doc='sensitivity of the recovery variable u to v', unit='', bounds=(None, None),
+                           scale='linear', slider_range=(-1.0, 1.5), requires_grad=False)
+        self.c = Parameter(-65.0, doc='reset potential of v after a spike', unit='mV', bounds=(None, None),
+                           scale='linear', slider_range=(-80.0, -40.0), requires_grad=False)
+        self.d = Parameter(6.0, doc='increment of the recovery variable u after a spike', unit='mV/ms',
+                           bounds=(None, None), scale='linear', slider_range=(-25.0, 10.0), requires_grad=False)
+        self.threshold = Parameter(30.0, doc='spike peak: v is reset when it reaches this value', unit='mV',
+                                   bounds=(None, None), scale='linear', slider_range=(0.0, 40.0),
+                                   requires_grad=False)
+        self.noise_sigma = Parameter(0.0, doc='white noise on v (standard deviation after 1 ms)', unit='mV/sqrt(ms)',
+                                     bounds=(0.0, None), scale='linear', slider_range=(0.0, 5.0),
+                                     requires_grad=False)
+        self.recommended_input = None
+        self.register_state('v', None)
+        self.register_state('u', None)
+        self._init_extra()
+        if preset is not None:
+            self.load_parameters_by_name(preset)
+
+    def _init_extra(self):
+        pass
+
+    def load_parameters_by_name(self, name=None):
+        """Sets ``a, b, c, d`` to a named behaviour and returns its recommended input.
+
+        Without a name, returns the list of names (see :data:`izhikevich_presets`).  Unknown names
+        raise a ``KeyError`` that lists the names.  The recommended input is also kept as
+        ``self.recommended_input``.
+        """
+        if name is None:
+            return list(izhikevich_presets)
+        a, b, c, d, current = _preset(name)
+        self.a.set(a)
+        self.b.set(b)
+        self.c.set(c)
+        self.d.set(d)
+        self.recommended_input = current
+        return current
+
+    def _substeps(self, dt):
+        n = max(1, int(math.ceil(dt / self.max_substep - 1e-9)))
+        return n, 1000.0 * dt / n
+
+    def _init_states(self, shape, x, gen):
+        v = self._check_state('v', shape)
+        u = self._check_state('u', shape)
+        if v is None:
+            v = value(self.c, x).expand(shape).clone()
+        if u is None:
+            u = (value(self.b, x) * v).expand(shape).clone()
+        return v, u
+
+    def _extra_states(self, shape, x, h_ms):
+        return {}
+
+    def _keep_extra(self, extra):
+        pass
+
+    def _fire(self, extra, fired, h_ms, gen, x):
+        """Hook for the variants: updates their states after a sub-step; returns the states."""
+        return extra
+
+    def _hold(self, extra, v, c):
+        return v
+
+    def _drive(self, extra, I):
+        return I
+
+    def forward(self, x):
+        shape = self._state_shape(x)
+        dt = self._dt()
+        gen = self._generator(x.device)
+        v, u = self._init_states(shape, x, gen)
+        n, h = self._substeps(dt)
+        extra = self._extra_states(shape, x, h)
+        a, b, c, d = (value(p, x) for p in (self.a, self.b, self.c, self.d))
+        peak = value(self.threshold, x)
+        noise = value(self.noise_sigma, x) * math.sqrt(h)
+        noisy = bool((noise > 0).any())
+        spikes = torch.empty_like(x)
+        traces = None if self.output_only_spikes else [torch.empty_like(x) for _ in self.output_names]
+        for k in range(x.shape[2]):
+            I = x[:, :, k]
+            count = torch.zeros_like(v)
+            for _ in range(n):
+                I_eff = self._drive(extra, I)
+                dv = (0.04 * v + 5.0) * v + 140.0 - u + I_eff
+                u = u + h * a * (b * v - u)
+                v = v + h * dv
+                if noisy:
+                    v = v + noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
+                v = self._hold(extra, v, c)
+                fired = v >= peak
+                v = torch.where(fired, c, v)
+                u = torch.where(fired, u + d, u)
+                count = count + fired
+                extra = self._fire(extra, fired, h, gen, x)
+            spikes[:, :, k] = count if self.count_spikes else count > 0
+            if traces is not None:
+                states = dict(v=v, u=u, **extra)
+                for trace, name in zip(traces, self.output_names):
+                    trace[:, :, k] = states[name]
+        self.v, self.u = v, u
+        self._keep_extra(extra)
+        self._keep_generator(gen)
+        return spikes if traces is None else torch.cat([spikes] + traces, dim=1)
+
+
+Izhikevich = IzhikevichNeuron
+
+
+class RefractoryIzhikevichNeuron(IzhikevichNeuron):
+    """An Izhikevich neuron whose ``v`` is held at ``c`` for a random refractory period after each spike.
+
+    .. math::
+
+        v \\geq v_{peak} \\Rightarrow \\text{spike}, u \\leftarrow u + d, v \\leftarrow c
+        \\text{ for } t_{refr} \\sim \\max(0, \\mathcal{N}(\\mu_{refr}, \\sigma_{refr}))
+
+    Between spikes as :class:`IzhikevichNeuron` (``u`` keeps evolving while ``v`` is held).  The
+    refractory period is counted in seconds, at the resolution of the sub-steps.
+
+    Parameters (``.p``): those of :class:`IzhikevichNeuron`, and ``refr_mu`` (s, mean refractory
+    period) and ``refr_sigma`` (s, its standard deviation).
+
+    Examples
+    --------
+    >>> n = convis.filters.spiking.RefractoryIzhikevichNeuron(preset='Tonic spiking')
+    >>> n.p.refr_mu = 0.02
+    >>> o = n.run(30.0 * np.ones((1000, 1, 1)), dt=500)
+    """
+
+    def _init_extra(self):
+        self.refr_mu = Parameter(0.005, doc='mean refractory period after a spike', unit='s', bounds=(0.0, None),
+                                 scale='linear', slider_range=(0.0, 0.05), requires_grad=False)
+        self.refr_sigma = Parameter(0.0, doc='standard deviation of the refractory period', unit='s',
+                                    bounds=(0.0, None), scale='linear', slider_range=(0.0, 0.01),
+                                    requires_grad=False)
+        self.register_state('refractory', None)
+
+    def _extra_states(self, shape, x, h_ms):
+        R = self._check_state('refractory', shape)
+        if R is None:
+            R = torch.zeros(shape, device=x.device, dtype=x.dtype)
+        return {'refractory': R, '_mu': value(self.refr_mu, x), '_sd': value(self.refr_sigma, x)}
+
+    def _hold(self, extra, v, c):
+        return torch.where(extra['refractory'] > 0, c, v)
+
+    def _fire(self, extra, fired, h_ms, gen, x):
+        mu, sd, R = extra['_mu'], extra['_sd'], extra['refractory']
+        R = (R - h_ms / 1000.0).clamp_min(0.0)
+        if bool((sd > 0).any()):
+            refr = mu + sd * torch.randn(R.shape, generator=gen, device=x.device, dtype=x.dtype)
+        else:
+            refr = mu
+        extra['refractory'] = torch.where(fired, refr.clamp_min(0.0), R)
+        return extra
+
+    def _keep_extra(self, extra):
+        self.refractory = extra['refractory']
+
+
+class AdaptiveIzhikevichNeuron(IzhikevichNeuron):
+    """An Izhikevich neuron with a spike-triggered adaptation current ``w`` that slows its firing.
+
+    .. math::
+
+        \\dot v = 0.04 v^2 + 5 v + 140 - u + I - w, \\qquad
+        \\tau_w \\dot w = -w, \\qquad \\text{spike} \\Rightarrow w \\leftarrow w + \\Delta w
+
+    Otherwise as :class:`IzhikevichNeuron`; ``w`` starts at 0, and ``output_only_spikes=False``
+    returns the channels ``[spikes, v, u, w]``.
+
+    Parameters (``.p``): those of :class:`IzhikevichNeuron`, and ``tau_adaptation`` (s, decay time
+    of ``w``) and ``adaptation_increment`` (input units, the jump of ``w`` at each spike).
+
+    Examples
+    --------
+    >>> n = convis.filters.spiking.AdaptiveIzhikevichNeuron(preset='Tonic spiking')
+    >>> o = n.run(14.0 * np.ones((2000, 1, 1)), dt=500)   # the intervals grow, then settle
+    """
+    output_names = ('v', 'u', 'w')
+
+    def _init_extra(self):
+        self.tau_adaptation = Parameter(0.1, doc='decay time of the adaptation current w', unit='s',
+                                        bounds=(1e-6, None), scale='log', slider_range=(0.005, 2.0),
+                                        requires_grad=False)
+        self.adaptation_increment = Parameter(1.0, doc='increment of the adaptation current w at each spike',
+                                              unit='input', bounds=(None, None), scale='linear',
+                                              slider_range=(0.0, 10.0), requires_grad=False)
+        self.register_state('w', None)
+
+    def _extra_states(self, shape, x, h_ms):
+        w = self._check_state('w', shape)
+        if w is None:
+            w = torch.zeros(shape, device=x.device, dtype=x.dtype)
+        decay = torch.exp(-h_ms / 1000.0 / value(self.tau_adaptation, x))
+        return {'w': w, '_decay': decay, '_dw': value(self.adaptation_increment, x)}
+
+    def _drive(self, extra, I):
+        return I - extra['w']
+
+    def _fire(self, extra, fired, h_ms, gen, x):
+        extra['w'] = extra['_decay'] * extra['w'] + extra['_dw'] * fired
+        return extra
+
+    def _keep_extra(self, extra):
+        self.w = extra['w']
