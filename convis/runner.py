@@ -254,6 +254,8 @@ class Runner(object):
 
     def _steps(self, mode, length, progress, desc):
         total = self._limit(length)
+        if length is None and total == 0:
+            self.input_ended = True
         done = 0
         bar = None
         if progress is None:
@@ -271,6 +273,8 @@ class Runner(object):
                 done += k
                 if bar is not None:
                     bar.update(k)
+            if length is None:
+                self.input_ended = True
         finally:
             if bar is not None:
                 bar.close()
