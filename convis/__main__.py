@@ -64,6 +64,7 @@ def build_parser():
     run.add_argument('--dt', type=int, default=500, metavar='N', help='frames per chunk (default 500)')
     run.add_argument('--max-frames', type=int, metavar='N', help='stop after N frames (default: the whole input)')
     run.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='where to compute (default cpu)')
+    run.add_argument('--seed', type=int, help='seed of the random numbers of the model (spiking noise)')
     run.add_argument('--output-key', metavar='NAME',
                      help='which output of the model to write (default: the first; see "{key}" above)')
     run.add_argument('--input-key', metavar='NAME', help='dataset of an HDF5 input or array of an .npz input')
@@ -120,6 +121,12 @@ def _build_model(args, config):
             model.load_parameters(args.parameters)
         except (ValueError, KeyError, TypeError, OSError) as e:
             raise CLIError('cannot load parameters from %r: %s' % (args.parameters, e)) from None
+    if args.seed is not None:
+        if hasattr(model, 'seed'):
+            model.seed(args.seed)
+        else:
+            import torch
+            torch.manual_seed(args.seed)
     if args.device == 'cuda':
         import torch
         if not torch.cuda.is_available():
@@ -129,21 +136,8 @@ def _build_model(args, config):
     return model
 
 
-def _output_keys(model, frame):
-    """The names of the model's outputs, from a one-frame call (the model's state is restored)."""
-    import numpy as np
-    import torch
-    from convis.base import Output
-    model.push_state()
-    try:
-        with torch.no_grad():
-            o = model(np.asarray(frame)[None] if np.ndim(frame) == 2 else np.asarray(frame)[:, None])
-    finally:
-        model.pop_state()
-    return list(o.keys) if isinstance(o, Output) else ['output']
-
-
-def _open_outputs(args, out, keys):
+def _open_outputs(args, out, keys, outputs):
+    """Opens a stream for each output to write into ``outputs`` (``{output key: stream}``)."""
     from convis.streams import open_output
     value_range = tuple(args.value_range) if args.value_range else None
     if '{key}' in out:
@@ -154,40 +148,46 @@ def _open_outputs(args, out, keys):
     unknown = [k for k, _ in names if k not in keys]
     if unknown:
         raise CLIError('the model has no output %r; its outputs are %s' % (unknown[0], ', '.join(keys)))
-    streams = [None] * len(keys)
     for k, path in names:
-        streams[keys.index(k)] = open_output(path, key=k, fps=args.fps, value_range=value_range)
-    return streams, names
+        outputs[k] = open_output(path, key=k, fps=args.fps, value_range=value_range)
+    return names
 
 
 def _command_run(args):
     import convis
+    from convis.base import Output
     from convis.streams import open_input
+    from convis.streams.base import model_output_frames
     config, inp_path, out_path = _split_paths(args)
     model = _build_model(args, config)
     inp = open_input(inp_path, size=tuple(args.size) if args.size else None, key=args.input_key)
-    try:
-        total = len(inp)
-    except TypeError:
-        total = None
-    if args.max_frames is not None:
-        total = args.max_frames if total is None else min(total, args.max_frames)
-    if not total:
-        raise CLIError('the input %r has no frames' % inp_path)
-    keys = _output_keys(model, inp.get_image())
-    outputs, names = _open_outputs(args, out_path, keys)
-    sinks = [_Discard() if s is None else s for s in outputs]
-    runner = convis.Runner(model, inp, sinks, chunk_size=args.dt)
+    outputs = {}
     t0 = time.perf_counter()
-    interrupted = False
+    frames, interrupted = 0, False
     try:
-        frames = runner.run(total, progress=not args.no_progress and not args.quiet)
-    except KeyboardInterrupt:
-        interrupted, frames = True, runner.frames
+        try:
+            total = len(inp)
+        except TypeError:
+            total = None
+        if args.max_frames is not None:
+            total = args.max_frames if total is None else min(total, args.max_frames)
+        first = inp.get(min(args.dt, total or 0))
+        frames = int(first.shape[-3])
+        if frames == 0:
+            raise CLIError('the input %r has no frames' % inp_path)
+        o = model.run(first, progress=False)
+        keys = list(o.keys) if isinstance(o, Output) else ['output']
+        names = _open_outputs(args, out_path, keys, outputs)
+        for k, stream in outputs.items():
+            stream.put(model_output_frames(o, k))
+        runner = convis.Runner(model, inp, outputs, chunk_size=args.dt)
+        try:
+            frames += runner.run(total - frames, progress=not args.no_progress and not args.quiet)
+        except KeyboardInterrupt:
+            interrupted, frames = True, frames + runner.frames
     finally:
-        for s in outputs:
-            if s is not None:
-                s.close()
+        for stream in outputs.values():
+            stream.close()
         inp.close()
     seconds = time.perf_counter() - t0
     for k, path in names:
@@ -197,13 +197,6 @@ def _command_run(args):
         logger.warning('interrupted after %d frames; the output files hold them', frames)
         return 130
     return 0
-
-
-class _Discard(object):
-    """A sink for model outputs that are not written."""
-
-    def put(self, frames):
-        pass
 
 
 def _command_info(args):

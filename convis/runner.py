@@ -53,9 +53,10 @@ class Runner(object):
     input : stream or array
         frames to run (anything with ``get(n)``; an array ``(t, x, y)`` is wrapped in a
         :class:`~convis.streams.SequenceStream`); it may be infinite
-    output : stream, list of streams or None
-        receives the model's first output (a list: output ``k`` goes to stream ``k``) as numpy frames
-        ``(t, x, y)`` of batch 0 (``(c, t, x, y)`` when the output has several channels)
+    output : stream, list or dict of streams, or None
+        receives the model's first output as numpy frames ``(t, x, y)`` of batch 0 (``(c, t, x, y)`` when
+        the output has several channels); with a list, output ``k`` goes to stream ``k`` (``None``
+        entries are skipped); with a dict, the output named by each key goes to its stream
     goal : stream or array
         target frames for :meth:`optimize`, as long as ``input``
     chunk_size : int
@@ -114,9 +115,14 @@ class Runner(object):
         return self.frames / self.elapsed if self.elapsed > 0 else float('nan')
 
     def _outputs(self):
+        """``(output index or key, stream)`` pairs."""
         if self.output is None:
             return []
-        return list(self.output) if isinstance(self.output, (list, tuple)) else [self.output]
+        if isinstance(self.output, dict):
+            return list(self.output.items())
+        if isinstance(self.output, (list, tuple)):
+            return [(i, s) for i, s in enumerate(self.output) if s is not None]
+        return [(0, self.output)]
 
     def _raise_pending(self):
         if self.exception is not None and not self._exception_raised:
@@ -157,16 +163,15 @@ class Runner(object):
                     import torch
                     with torch.no_grad():
                         o = self.model(x)
-                outs = self._outputs()
-                for i, stream in enumerate(outs):
-                    stream.put(model_output_frames(o, i))
+                for key, stream in self._outputs():
+                    stream.put(model_output_frames(o, key))
             self.frames += k
             self.chunks += 1
             self.elapsed += time.perf_counter() - t0
             return k
 
     def _flush_outputs(self):
-        for s in self._outputs():
+        for _, s in self._outputs():
             flush = getattr(s, 'flush', None)
             if flush is not None:
                 flush()
@@ -303,7 +308,7 @@ class Runner(object):
         try:
             self.stop(timeout)
         finally:
-            for s in [self.input, self.goal] + self._outputs():
+            for s in [self.input, self.goal] + [s for _, s in self._outputs()]:
                 close = getattr(s, 'close', None)
                 if close is not None:
                     close()
@@ -328,7 +333,7 @@ def _stop_all_runners():
         if r.is_running:
             r._stop_event.set()
             r._thread.join(30)
-            for s in r._outputs():
+            for _, s in r._outputs():
                 try:
                     s.close()
                 except Exception:

@@ -45,8 +45,10 @@ class _ArrayReader(Stream):
             raise ValueError('cannot seek to frame %d of %d' % (i, self._length()))
 
     def _read(self, n):
-        a = np.asarray(self._data[self._pos:self._pos + n])
-        return a if a.dtype.kind == 'f' else a.astype(np.float32)
+        a = self._data[self._pos:self._pos + n]
+        if a.dtype.kind != 'f':
+            return a.astype(np.float32)
+        return np.array(a) if isinstance(a, np.memmap) or not a.flags.writeable else a
 
 
 class NumpyReader(_ArrayReader):

@@ -497,12 +497,17 @@ class ProcessingStream(Stream):
 
 
 def model_output_frames(y, index=0):
-    """Output ``index`` of a model (an ``Output``, tuple or 5-d tensor) as numpy frames for a stream.
+    """Output ``index`` (a number or a key) of a model (an ``Output``, tuple or 5-d tensor) as numpy frames.
 
-    Batch 0 is taken; one channel gives ``(t, x, y)``, several ``(c, t, x, y)``.
+    Batch 0 is taken; one channel gives ``(t, x, y)``, several ``(c, t, x, y)``.  A plain tensor is
+    output 0, named ``'output'``.
     """
-    if isinstance(y, (list, tuple)) or (hasattr(y, 'keys') and hasattr(y, '__getitem__') and not hasattr(y, 'shape')):
+    is_output = isinstance(y, (list, tuple)) or (hasattr(y, 'keys') and hasattr(y, '__getitem__')
+                                                  and not hasattr(y, 'shape'))
+    if is_output:
         y = y[index]
+    elif index not in (0, 'output'):
+        raise KeyError('the model has one output (0 or "output"), not %r' % (index,))
     if hasattr(y, 'detach'):
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
