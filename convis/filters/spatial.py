@@ -53,21 +53,25 @@ def _round_f32(sigma):
     return float(np.float32(sigma))
 
 
-def deriche_coefficients(sigma_px):
+def deriche_coefficients(sigma_px, single_precision_sigma=True):
     """Coefficients ``(c0, c1, c2, c3, a)`` of the order-0 Deriche filter for ``sigma_px`` pixels.
 
     ``c0 = k``, ``c1 = k(alpha-1)a``, ``c2 = k(alpha+1)a``, ``c3 = -k a^2``; the feedback
     coefficients are ``2a`` and ``-a^2``.  Works on floats, numpy arrays and tensors (per-pixel sigmas).
+    The uniform filter rounds sigma to single precision first (``single_precision_sigma``), the
+    log-polar one does not (as VirtualRetina).
 
     >>> c0, c1, c2, c3, a = deriche_coefficients(2.0)
     >>> round((c0 + c1 + c2 + c3) / (1 - a) ** 2, 12)  # unit DC gain
     1.0
     """
     if isinstance(sigma_px, torch.Tensor):
-        s = _round_f32(sigma_px)
+        s = _round_f32(sigma_px) if single_precision_sigma else sigma_px.to(torch.float64)
         exp = torch.exp
     else:
-        s = np.float32(sigma_px).astype(np.float64) if np.ndim(sigma_px) else _round_f32(sigma_px)
+        s = np.asarray(sigma_px, dtype=np.float64)
+        s = np.float32(s).astype(np.float64) if single_precision_sigma else s
+        s = float(s) if s.ndim == 0 else s
         exp = np.exp
     alpha = _ALPHA_CONSTANT / s
     a = exp(-alpha)
@@ -239,8 +243,8 @@ def log_polar_gaussian_matrices(sigma_map):
     """
     sigma_map = np.asarray(sigma_map, dtype=np.float64)
     h, w = sigma_map.shape
-    coeffs = deriche_coefficients(sigma_map)
-    keep = np.float32(sigma_map) < MIN_SIGMA_PX
+    keep = sigma_map < MIN_SIGMA_PX
+    coeffs = deriche_coefficients(np.where(keep, 1.0, sigma_map), single_precision_sigma=False)
 
     def along(axis_len, other_len, take):
         mats = np.empty((other_len, axis_len, axis_len))
@@ -262,8 +266,13 @@ def log_polar_gaussian_blur(x, mats):
     a_cols, a_rows = mats
     a_cols = torch.as_tensor(a_cols, dtype=x.dtype, device=x.device)
     a_rows = torch.as_tensor(a_rows, dtype=x.dtype, device=x.device)
-    y = torch.einsum('iwv,...iv->...iw', a_cols, x)
-    return torch.einsum('jhk,...kj->...hj', a_rows, y)
+    shape = x.shape
+    h, w = shape[-2:]
+    rows = x.reshape(-1, h, w).transpose(0, 1)                      # [H, N, W]
+    y = torch.bmm(rows, a_cols.transpose(1, 2))                      # row i: y = x A_cols[i]^T
+    cols = y.permute(2, 1, 0)                                        # [W, N, H]
+    z = torch.bmm(cols, a_rows.transpose(1, 2))                      # column j: z = y A_rows[j]^T
+    return z.permute(1, 2, 0).reshape(shape)
 
 
 _LP_CACHE = OrderedDict()
@@ -286,6 +295,8 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
             return None
         return lambda x: _apply_axis_matrices(x, a_rows, a_cols)
     s = float(sigma_px.detach()) if isinstance(sigma_px, torch.Tensor) else float(sigma_px)
+    if s < MIN_SIGMA_PX:
+        return None
     key = (s, h, w, float(pixel_per_degree), tuple(float(v) for v in log_polar), dtype, str(device))
     mats = _LP_CACHE.get(key)
     if mats is None:
