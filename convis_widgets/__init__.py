@@ -17,12 +17,24 @@ from .frames import quantise, dequantise, encode_batch, decode_batch, frame_chec
 from .tensor_view import TensorView, sync_views, COLORMAPS
 from .parameters import ParameterPanel, ParameterControl, control_range
 from .worker import LatestWorker, Superseded
-from .impulse import ImpulseResponsePanel, impulse_response
-from .volume import KernelVolume
 from .stimuli import STIMULI, make_stimulus, load_stimulus
-from .explorer import ModelExplorer
 
 __version__ = '1.0.0'
+
+# bqplot and ipyvolume take seconds to import: the parts that need them load on first use.
+_LAZY = {'ImpulseResponsePanel': 'impulse', 'impulse_response': 'impulse', 'KernelVolume': 'volume',
+         'ModelExplorer': 'explorer'}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module('.' + _LAZY[name], __name__), name)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'ParameterPanel', 'ParameterControl', 'control_range',
            'ImpulseResponsePanel', 'impulse_response', 'KernelVolume', 'ModelExplorer', 'LatestWorker',

@@ -27,11 +27,12 @@ class ByteBudget(object):
     True
     """
 
-    def __init__(self, rate=500_000, burst=256_000):
+    def __init__(self, rate=500_000, burst=256_000, clock=time.monotonic):
         self.rate = float(rate)
         self.burst = float(burst)
+        self._clock = clock
         self._tokens = float(burst)
-        self._time = time.monotonic()
+        self._time = clock()
         self._lock = threading.Lock()
         self.sent = 0
         self.messages = 0
@@ -43,13 +44,13 @@ class ByteBudget(object):
     def delay(self):
         """Seconds until the bucket is out of debt (0 when a message may go now)."""
         with self._lock:
-            self._refill(time.monotonic())
+            self._refill(self._clock())
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
     def take(self, nbytes):
         """Counts a message of ``nbytes`` bytes; returns the delay the debt asks for."""
         with self._lock:
-            self._refill(time.monotonic())
+            self._refill(self._clock())
             self._tokens -= nbytes
             self.sent += nbytes
             self.messages += 1

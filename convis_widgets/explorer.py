@@ -256,12 +256,10 @@ class ModelExplorer(widgets.VBox):
 
     def close(self):
         """Stops the worker (no thread is left behind) and closes every part of the explorer."""
-        self.worker.close()
-        self.panel.close()
-        if self.impulse is not None:
-            self.impulse.close()
-        for link in self._links:
-            link.close()
-        for v in [self.input_view] + self.output_views:
-            v.close()
+        for part in ('worker', 'panel', 'impulse'):
+            if getattr(self, part, None) is not None:
+                getattr(self, part).close()
+        for w in getattr(self, '_links', []) + [getattr(self, 'input_view', None)] + getattr(self, 'output_views', []):
+            if w is not None:
+                w.close()
         super().close()

@@ -185,11 +185,11 @@ class ImpulseResponsePanel(widgets.VBox):
 
     def close(self):
         """Stops following the model, ends the worker thread and closes the widgets."""
-        if self._hook is not None:
+        if getattr(self, '_hook', None) is not None:
             unfollow_parameters(self._hook)
-        if self.worker is not None:
+        if getattr(self, 'worker', None) is not None:
             self.worker.close()
-        for v in self.views:
+        for v in getattr(self, 'views', []):
             v.close()
         super().close()
 

@@ -28,7 +28,6 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-import convis
 from convis.variables import VirtualParameter
 
 from ._hooks import follow_parameters, unfollow_parameters
@@ -167,7 +166,8 @@ class ParameterControl(widgets.HBox):
             tooltip=tip, layout=widgets.Layout(width='170px'))
         self.slider = self._make_slider(value, continuous_update)
         self.text = (widgets.IntText if self.is_int else widgets.FloatText)(
-            value=value, layout=widgets.Layout(width='100px'), tooltip='exact value' + (' in %s' % unit if unit else ''))
+            value=value, layout=widgets.Layout(width='100px'),
+            tooltip='exact value' + (' in %s' % unit if unit else ''))
         self.reset_button = widgets.Button(icon='undo', tooltip='reset to the default (%g)' % self.default,
                                            layout=widgets.Layout(width='36px'))
         self.slider.observe(self._slider_moved, 'value')
@@ -282,6 +282,7 @@ class ParameterPanel(widgets.VBox):
     """
 
     def __init__(self, model, continuous_update=False, group_by='accordion', include=None, exclude=None):
+        self._hook = None
         if group_by not in ('accordion', 'tabs'):
             raise ValueError("group_by must be 'accordion' or 'tabs', not %r" % (group_by,))
         self.model = model
@@ -380,8 +381,10 @@ class ParameterPanel(widgets.VBox):
 
     def close(self):
         """Stops following the model and closes the widgets."""
-        unfollow_parameters(self._hook)
-        for c in self.controls.values():
+        hook = getattr(self, '_hook', None)
+        if hook is not None:
+            unfollow_parameters(hook)
+        for c in getattr(self, 'controls', {}).values():
             c.close()
         super().close()
 

@@ -4,7 +4,7 @@ Every generator returns a float32 video ``(t, x, y)`` of luminance in ``[mean - 
 mean + contrast/2]`` (0..1 for the defaults); times are in seconds and converted with ``dt``
 (seconds per frame), sizes are in pixels.  For example the drifting grating is
 
-.. math:: L(t, x, y) = m + \\frac{c}{2} \\sin\\left(2\\pi\\left(\\frac{x \\cos\\theta + y \\sin\\theta}{P} - f\\,t\\right)\\right)
+.. math:: L(t, x, y) = m + \\frac{c}{2} \\sin 2\\pi\\left(\\frac{x \\cos\\theta + y \\sin\\theta}{P} - f t\\right)
 
 with period :math:`P` (px), temporal frequency :math:`f` (Hz) and direction :math:`\\theta`.
 
@@ -38,11 +38,12 @@ def grating(t=500, x=64, y=64, dt=0.001, period=16.0, frequency=4.0, angle=0.0, 
 
 
 def bar(t=500, x=64, y=64, dt=0.001, width=4.0, speed=100.0, angle=0.0, contrast=1.0, mean=0.5):
-    """A bright bar of ``width`` px moving at ``speed`` px/s across the field (wrapping around)."""
+    """A bright bar of ``width`` px through the centre at t = 0, moving at ``speed`` px/s (wrapping around)."""
     tt, xx, yy = _grid(t, x, y, dt)
     a = math.radians(angle)
     span = abs(x * math.cos(a)) + abs(y * math.sin(a)) + width
-    pos = (xx * math.cos(a) + yy * math.sin(a)) - (speed * tt) % span + span / 2.0
+    centre = (speed * tt + span / 2.0) % span - span / 2.0
+    pos = (xx * math.cos(a) + yy * math.sin(a)) - centre
     inside = np.abs(pos) <= width / 2.0
     return (mean + contrast * (inside - 0.5)).astype(np.float32)
 

@@ -144,7 +144,7 @@ class TensorView(DOMWidget):
         sync=True)
 
     def __init__(self, data=None, output=0, vmin=None, vmax=None, symmetric=False, colormap='gray', fps=25.0,
-                 dt=None, max_frames=None, title='', unit='', encoding='zlib-delta', **kwargs):
+                 dt=None, max_frames=None, title='', unit='', encoding='auto', **kwargs):
         super().__init__(colormap=colormap, fps=fps, title=title, unit=unit,
                          dt=convis.default_resolution.dt if dt is None else dt, **kwargs)
         self._lock = threading.RLock()

@@ -70,7 +70,8 @@ class KernelVolume(widgets.VBox):
         self.figure = ipyvolume.Figure(width=size, height=size)
         self.figure.xlabel, self.figure.ylabel = 'y (px)', 'x (px)'
         self.figure.zlabel = 'time (steps)' if dt is None else 'time (steps of %g s)' % dt
-        self.figure.xlim, self.figure.ylim, self.figure.zlim = [0, max(y - 1, 1)], [0, max(x - 1, 1)], [0, max(t - 1, 1)]
+        self.figure.xlim, self.figure.ylim = [0, max(y - 1, 1)], [0, max(x - 1, 1)]
+        self.figure.zlim = [0, max(t - 1, 1)]
         self.meshes = [ipyvolume.Mesh(x=np.zeros(3), y=np.zeros(3), z=np.zeros(3),
                                       triangles=np.zeros((1, 3), np.uint32), color=c, visible=False)
                        for c in ('#d62728', '#1f77b4')]

@@ -1,0 +1,258 @@
+"""ModelExplorer and LatestWorker (convis_widgets/explorer.py, worker.py): coalesced background previews."""
+import copy
+import logging
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import convis
+from convis_widgets import LatestWorker, ModelExplorer, Superseded, make_stimulus
+from convis_widgets.frames import quantise
+
+THREAD_NAMES = ('convis-explorer', 'convis-tensorview', 'convis-impulse', 'convis-preview')
+
+
+def widget_threads():
+    return [t for t in threading.enumerate() if t.name in THREAD_NAMES]
+
+
+class OnOff(convis.Layer):
+    """ON and OFF rectified outputs of a gain and a first-order low-pass, y_t = a y_(t-1) + (1 - a) x_t."""
+
+    def __init__(self, delay=0.0):
+        super().__init__()
+        self.gain = convis.Parameter(2.0, doc='gain', unit='', bounds=(-10, 10), scale='linear')
+        self.tau = convis.Parameter(0.005, doc='time constant', unit='s', bounds=(0, None), scale='log',
+                                    slider_range=(0.001, 0.1))
+        self.register_state('y', None)
+        self.delay = delay
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if float(self.gain) > 8:
+            raise ValueError('gain above 8 is not supported by this test model')
+        a = float(torch.exp(-self.resolution.dt / self.tau))
+        y = self.y if self.y is not None else torch.zeros_like(x[:, :, :1])
+        out = []
+        for t in range(x.shape[2]):
+            y = a * y + (1 - a) * x[:, :, t:t + 1]
+            out.append(y)
+        self.y = y
+        r = self.gain * (torch.cat(out, dim=2) - 0.5)
+        return convis.Output([torch.relu(r), torch.relu(-r)], keys=['on', 'off'])
+
+
+def expected_outputs(model, stimulus):
+    fresh = copy.deepcopy(model)
+    fresh.delay = 0.0
+    fresh.clear_state()
+    return [convis.utils.to_numpy(o) for o in fresh.run(stimulus)]
+
+
+def explorer(model, **kw):
+    kw.setdefault('shape', (40, 8, 8))
+    kw.setdefault('first_chunk', 10)
+    kw.setdefault('chunk', 10)
+    kw.setdefault('impulse', False)
+    kw.setdefault('device', None)
+    e = ModelExplorer(model, **kw)
+    assert e.wait(30)
+    return e
+
+
+# ---------------------------------------------------------------------------- LatestWorker
+def test_worker_runs_only_the_newest_waiting_job():
+    w = LatestWorker()
+    release = threading.Event()
+    done = []
+
+    def job(value):
+        def run(generation):
+            release.wait(5)
+            w.check(generation)
+            done.append(value)
+        return run
+    for v in range(10):
+        w.submit(job(v))
+    release.set()
+    assert w.wait_idle(5)
+    assert done == [9]
+    assert w.started <= 2 and w.completed == 1
+    w.close()
+    assert not w.alive
+
+
+def test_worker_supersedes_a_running_job_and_keeps_order():
+    w = LatestWorker()
+    finished = []
+    started = threading.Event()
+
+    def slow(generation):
+        started.set()
+        for _ in range(200):
+            w.check(generation)
+            time.sleep(0.005)
+        finished.append(generation)
+    w.submit(slow)
+    assert started.wait(5)
+    g2 = w.submit(lambda generation: finished.append(generation))
+    g3 = w.submit(lambda generation: finished.append(generation))
+    assert w.wait_idle(5)
+    assert finished == [g3] and g2 < g3
+    assert w.superseded == 1 and w.completed == 1
+    for _ in range(3):
+        w.submit(lambda generation: finished.append(generation))
+        assert w.wait_idle(5)
+    assert finished == sorted(finished)
+    w.close()
+
+
+def test_worker_reports_errors(caplog):
+    errors = []
+    w = LatestWorker(on_error=lambda generation, e: errors.append((generation, e)))
+    with caplog.at_level(logging.ERROR, logger='convis_widgets'):
+        g = w.submit(lambda generation: 1 / 0)
+        assert w.wait_idle(5)
+    assert errors[0][0] == g and isinstance(errors[0][1], ZeroDivisionError)
+    assert isinstance(w.last_error, ZeroDivisionError) and w.failed == 1
+    assert 'ZeroDivisionError' in caplog.text
+    w.close()
+    with pytest.raises(RuntimeError):
+        w.submit(lambda generation: None)
+
+
+def test_worker_check_raises_when_superseded():
+    w = LatestWorker()
+    g = w.generation
+    w.check(g)
+    w._generation += 1
+    with pytest.raises(Superseded):
+        w.check(g)
+    w.close()
+
+
+# ---------------------------------------------------------------------------- ModelExplorer
+def test_preview_equals_a_run_from_the_cleared_state_and_restores_the_state():
+    m = OnOff()
+    m.run(np.random.rand(30, 8, 8))
+    before = m.get_state()
+    e = explorer(m)
+    assert e.output_keys == ['on', 'off']
+    assert [v.title for v in e.output_views] == ['on', 'off']
+    stimulus = make_stimulus('grating', 40, 8, 8, dt=m.resolution.dt)
+    for got, want in zip(e.outputs, expected_outputs(m, stimulus)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    after = m.get_state()
+    assert torch.equal(before['y'], after['y'])
+    assert e.last_run['frames'] == 40 and e.last_run['device'] == 'cpu'
+    assert 'run 1: 40 frames' in e.status.value
+    e.close()
+
+
+def test_moving_a_control_triggers_exactly_one_run():
+    m = OnOff()
+    e = explorer(m)
+    started, runs = e.worker.started, e.runs
+    e.panel.controls['gain'].slider.value = 3.0
+    assert e.wait(30)
+    assert e.worker.started == started + 1 and e.runs == runs + 1
+    assert e.last_run['generation'] == e.worker.generation
+    stimulus = e._stimulus
+    np.testing.assert_allclose(e.outputs[0], expected_outputs(m, stimulus)[0], rtol=1e-5, atol=1e-6)
+    view = e.output_views[0]
+    assert np.array_equal(view.frames(), quantise(e.outputs[0][0, 0], view.vmin, view.vmax))
+    e.close()
+
+
+def test_a_change_supersedes_the_running_preview():
+    m = OnOff(delay=0.05)
+    e = explorer(m)
+    m.calls = 0
+    e.panel.set_value('gain', 3.0)
+    while m.calls == 0:
+        time.sleep(0.005)
+    e.panel.set_value('gain', 4.0)
+    assert e.wait(30)
+    assert e.worker.superseded >= 1
+    assert m.calls < 8  # the first preview stopped early (4 sub-chunks each)
+    np.testing.assert_allclose(e.outputs[0], expected_outputs(m, e._stimulus)[0], rtol=1e-5, atol=1e-6)
+    e.close()
+
+
+def test_a_slow_model_with_many_rapid_changes_ends_with_the_last_value():
+    m = OnOff(delay=0.01)
+    e = explorer(m)
+    runs = e.runs
+    values = np.linspace(0.5, 6.0, 25)
+    for v in values:
+        e.panel.controls['gain'].text.value = float(v)
+    assert e.wait(60)
+    assert float(m.gain) == pytest.approx(6.0)
+    assert e.runs - runs < len(values)
+    assert e.worker.started == e.worker.completed + e.worker.superseded
+    want = expected_outputs(m, e._stimulus)
+    for got, w, view in zip(e.outputs, want, e.output_views):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(view.frames(), quantise(w[0, 0], view.vmin, view.vmax))
+    e.close()
+
+
+def test_errors_show_in_the_status_line_and_the_log(caplog):
+    m = OnOff()
+    e = explorer(m)
+    with caplog.at_level(logging.ERROR, logger='convis_widgets'):
+        e.panel.set_value('gain', 9.0)
+        assert e.wait(30)
+    assert 'ValueError' in e.status.value and 'gain above 8' in e.status.value
+    assert 'gain above 8' in caplog.text
+    assert isinstance(e.worker.last_error, ValueError)
+    e.panel.set_value('gain', 1.0)
+    assert e.wait(30)
+    assert 'run' in e.status.value and 'failed' not in e.status.value
+    e.close()
+
+
+def test_stimulus_picker_and_custom_arrays():
+    m = OnOff()
+    e = explorer(m)
+    e.picker.value = 'flash'
+    assert e.wait(30)
+    flash = make_stimulus('flash', 40, 8, 8, dt=m.resolution.dt)
+    np.testing.assert_allclose(e.input_view.values()[0, 0], flash)
+    custom = np.random.rand(25, 6, 5).astype(np.float32)
+    e.set_stimulus(custom)
+    assert e.wait(30)
+    assert e.picker.value == 'custom'
+    assert e.output_views[0].n_frames == 25 and e.output_views[0].height == 6
+    np.testing.assert_allclose(e.outputs[1], expected_outputs(m, custom)[1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='NaN'):
+        e.set_stimulus(np.full((3, 2, 2), np.nan))
+    e.close()
+
+
+def test_close_leaves_no_thread_behind():
+    m = OnOff(delay=0.02)
+    e = explorer(m, impulse=True, impulse_shape=(20, 5, 5))
+    for v in e.output_views + [e.input_view]:
+        v.send = lambda content, buffers=None: None
+        v._handle_frontend_msg(v, {'type': 'request'}, [])
+    e.panel.set_value('gain', 3.0)
+    e.close()
+    assert widget_threads() == []
+    assert not e.worker.alive
+
+
+def test_impulse_panel_inside_the_explorer_follows_the_runs():
+    m = OnOff()
+    e = explorer(m, impulse=True, impulse_shape=(30, 5, 5))
+    first = np.array(e.impulse.lines.y)
+    e.panel.set_value('gain', 4.0)
+    assert e.wait(30)
+    np.testing.assert_allclose(np.array(e.impulse.lines.y), 2.0 * first, rtol=1e-5, atol=1e-7)
+    e.close()

@@ -1,0 +1,190 @@
+"""ParameterPanel (convis_widgets/parameters.py): controls built from the parameter tree, two-way."""
+import math
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+import torch
+
+import convis
+from convis_widgets import ParameterPanel, control_range
+
+
+class Stage(convis.Layer):
+    """A scaled first-order low-pass: y' = (x - y) / tau, output gain * y."""
+
+    def __init__(self, tau=0.01, gain=2.0):
+        super().__init__()
+        self.tau = convis.Parameter(tau, doc='time constant of the low-pass', unit='s', bounds=(0, None),
+                                    scale='log', slider_range=(0.001, 1.0), retina_config_key='stage-tau__sec')
+        self.gain = convis.Parameter(gain, doc='gain', unit='Hz', bounds=(-100, 100), slider_range=(-10, 10))
+
+    def forward(self, x):
+        return self.gain * x
+
+
+class Model(convis.Layer):
+    def __init__(self):
+        super().__init__()
+        self.centre = Stage()
+        self.surround = Stage(0.1, -1.0)
+        self.plain = torch.nn.Parameter(torch.tensor([0.5]))
+        self.kernel = convis.Parameter(np.ones((3, 3)), doc='not a scalar')
+        self.steps = torch.nn.Parameter(torch.tensor([4]), requires_grad=False)
+        self.offset = convis.VirtualParameter(float, value=0.25, doc='a virtual value')
+
+    def forward(self, x):
+        return self.surround(self.centre(x)) + self.plain
+
+
+@pytest.fixture
+def model():
+    return Model()
+
+
+@pytest.fixture
+def panel(model):
+    p = ParameterPanel(model)
+    yield p
+    p.close()
+
+
+def test_one_control_per_scalar_parameter_grouped_by_sublayer(panel):
+    assert list(panel.controls) == ['plain', 'steps', 'centre.tau', 'centre.gain', 'surround.tau', 'surround.gain',
+                                    'offset']
+    assert list(panel.groups) == ['Model', 'centre', 'surround']
+    assert panel.groups['centre'] == ['centre.tau', 'centre.gain']
+    assert isinstance(panel.body, widgets.Accordion)
+    assert panel.body.titles == ('Model', 'centre', 'surround')
+
+
+def test_ranges_scales_and_units_from_the_metadata(panel):
+    tau = panel.controls['centre.tau']
+    assert (tau.low, tau.high, tau.scale) == (0.001, 1.0, 'log')
+    assert isinstance(tau.slider, widgets.FloatLogSlider)
+    assert tau.slider.min == pytest.approx(-3) and tau.slider.max == pytest.approx(0)
+    gain = panel.controls['surround.gain']
+    assert (gain.low, gain.high, gain.scale) == (-10.0, 10.0, 'linear')
+    assert isinstance(gain.slider, widgets.FloatSlider)
+    assert '<b>tau</b> [s]' in tau.label.value and '[Hz]' in gain.label.value
+    assert 'time constant of the low-pass' in tau.label.tooltip
+    assert 'VirtualRetina: stage-tau__sec' in tau.label.tooltip
+    assert 'bounds: [0, inf]' in tau.label.tooltip
+    steps = panel.controls['steps']
+    assert steps.is_int and isinstance(steps.slider, widgets.IntSlider)
+    assert (steps.slider.min, steps.slider.max) == (0, 8)
+    steps.slider.value = 6
+    assert int(panel.model.steps) == 6
+
+
+def test_ranges_around_the_value_without_metadata():
+    assert control_range(torch.nn.Parameter(torch.tensor([0.5]))) == (0.0, 1.0, 'linear')
+    assert control_range(torch.nn.Parameter(torch.tensor([-2.0]))) == (-4.0, 0.0, 'linear')
+    assert control_range(torch.nn.Parameter(torch.tensor([0.0]))) == (-1.0, 1.0, 'linear')
+    log = convis.Parameter(0.02, scale='log')
+    lo, hi, scale = control_range(log)
+    assert (lo, hi, scale) == (pytest.approx(0.002), pytest.approx(0.2), 'log')
+    assert control_range(convis.Parameter(3.0, bounds=(1, 5))) == (1.0, 5.0, 'linear')
+    assert control_range(convis.Parameter(0.0, bounds=(0, None))) == (0.0, 1.0, 'linear')
+    # a log scale that reaches 0 starts a thousandth of the value instead; a zero value falls back to linear
+    assert control_range(convis.Parameter(0.5, scale='log', slider_range=(0, 2))) == (0.0005, 2.0, 'log')
+    assert control_range(convis.Parameter(0.0, scale='log', slider_range=(0, 2)))[2] == 'linear'
+    # the value is always inside the range
+    lo, hi, _ = control_range(convis.Parameter(50.0, slider_range=(0, 10)))
+    assert lo <= 50.0 <= hi
+
+
+def test_moving_a_control_sets_the_parameter_once(model, panel):
+    seen = []
+    panel.on_change(lambda name, value: seen.append((name, value)))
+    panel.controls['centre.gain'].slider.value = 3.5
+    assert float(model.centre.gain) == 3.5
+    assert panel.controls['centre.gain'].text.value == 3.5
+    assert seen == [('centre.gain', 3.5)]
+    panel.controls['centre.tau'].text.value = 0.0123
+    assert float(model.centre.tau) == pytest.approx(0.0123)
+    assert panel.controls['centre.tau'].slider.value == pytest.approx(0.0123)
+    assert len(seen) == 2 and panel.version == 2
+
+
+def test_exact_value_beyond_the_slider_widens_it(model, panel):
+    c = panel.controls['centre.gain']
+    c.text.value = 50.0
+    assert float(model.centre.gain) == 50.0
+    assert c.slider.max == 50.0 and c.slider.value == 50.0
+
+
+def test_values_outside_the_hard_bounds_are_refused_and_shown(model, panel, caplog):
+    c = panel.controls['centre.gain']
+    c.text.value = 500.0
+    assert float(model.centre.gain) == 2.0
+    assert c.text.value == 2.0 and c.slider.value == 2.0
+    assert 'above the upper bound 100' in panel.message.value
+    assert 'centre.gain' in caplog.text
+    c.text.value = 5.0
+    assert panel.message.value == ''
+
+
+def test_setting_in_python_moves_the_slider(model, panel):
+    seen = []
+    panel.on_change(lambda name, value: seen.append(name))
+    model.p.surround.tau = 0.5
+    assert panel.controls['surround.tau'].slider.value == pytest.approx(0.5)
+    model.centre.gain = 7.0
+    assert panel.controls['centre.gain'].text.value == 7.0
+    assert seen == ['surround.tau', 'centre.gain']
+
+
+def test_refresh_catches_changes_that_bypass_set(model, panel):
+    with torch.no_grad():
+        model.plain.fill_(0.75)
+        model.centre.gain.data.fill_(-3.0)
+    seen = []
+    panel.on_change(lambda name, value: seen.append(name))
+    assert panel.refresh() == ['plain', 'centre.gain']
+    assert panel.controls['plain'].slider.value == 0.75
+    assert seen == ['plain', 'centre.gain']
+    assert panel.refresh() == []
+
+
+def test_reset_one_and_all(model, panel):
+    panel.set_value('centre.tau', 0.2)
+    panel.set_value('surround.gain', 4.0)
+    panel.set_value('offset', 1.0)
+    assert model.offset.get() == 1.0
+    panel.controls['centre.tau'].reset()
+    assert float(model.centre.tau) == pytest.approx(0.01)
+    panel.reset_all()
+    assert float(model.surround.gain) == -1.0
+    assert model.offset.get() == 0.25
+    assert panel.values()['steps'] == 4
+    with pytest.raises(KeyError, match='no control'):
+        panel.set_value('nope', 1.0)
+
+
+def test_close_stops_following_the_model(model):
+    hooks = list(convis.variables.parameter_set_hooks)
+    p = ParameterPanel(model)
+    assert len(convis.variables.parameter_set_hooks) == len(hooks) + 1
+    p.close()
+    assert convis.variables.parameter_set_hooks == hooks
+    model.centre.gain = 9.0  # no error from a closed panel
+
+
+def test_tabs_include_and_exclude(model):
+    p = ParameterPanel(model, group_by='tabs', include=['centre', 'surround'], exclude=['gain'])
+    assert list(p.controls) == ['centre.tau', 'surround.tau']
+    assert isinstance(p.body, widgets.Tab)
+    p.close()
+    with pytest.raises(ValueError, match='group_by'):
+        ParameterPanel(model, group_by='menu')
+
+
+def test_works_for_the_library_models():
+    m = convis.models.LN((5, 3, 3))
+    p = ParameterPanel(m)
+    scalars = [n for n, q in m.named_parameters() if q.numel() == 1]
+    assert [n for n in p.controls if n in dict(m.named_parameters())] == scalars
+    for c in p.controls.values():
+        assert c.low <= c.value <= c.high and not math.isnan(c.value)
+    p.close()
