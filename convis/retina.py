@@ -36,6 +36,16 @@ _OPTIONAL_DEFAULTS = {'center-n__uint': 0, 'sigma-pool__deg': 0.0, 'bipolar-line
                       'random-init': 0, 'sigma-V': 0.0, 'refr-stdev__sec': 0.0, 'leaky-heat-equation': 1}
 
 
+def _parse_stage(stage, config, prefix, key):
+    """Sets a stage's parameters from the configuration and remembers the exact (double) values."""
+    Layer.parse_config(stage, config, prefix, key)
+    for p in stage.parameters():
+        k = getattr(p, key, None)
+        v = config.get(prefix + k) if k else None
+        if v is not None and not isinstance(v, (dict, list, str)):
+            p.exact = float(v)
+
+
 class _Defaults(object):
     """A configuration view that gives VirtualRetina's defaults for optional attributes left out."""
 
@@ -150,9 +160,10 @@ class Retina(Layer):
         lv = 'outer-plexiform-layers.0.linear-version.'
         self._has_opl = config.get('outer-plexiform-layers.0.linear-version') is not None
         if self._has_opl and not self._custom['opl']:
-            Layer.parse_config(self.opl, view, lv, key)
+            _parse_stage(self.opl, view, lv, key)
             und = config.get(lv + 'undershoot')
             self.opl.undershoot_enabled.set(1.0 if und is not None and und.get('enabled', True) else 0.0)
+            self.opl.undershoot_enabled.exact = float(self.opl.undershoot_enabled)
             if int(view.get(lv + 'leaky-heat-equation')) != 1:
                 raise NotImplementedError('leaky-heat-equation="%s" (outer-plexiform-layer/linear-version) is not '
                                           'supported: only the leaky heat equation OPL is implemented'
@@ -160,13 +171,12 @@ class Retina(Layer):
         cgc = config.get('contrast-gain-control')
         self._has_cgc = cgc is not None and cgc.get('enabled', True)
         if self._has_cgc and not self._custom['bipolar']:
-            Layer.parse_config(self.bipolar, view, 'contrast-gain-control.', key)
+            _parse_stage(self.bipolar, view, 'contrast-gain-control.', key)
         self._build_ganglia(config, view, key)
         for m in self.modules():
             if hasattr(m, 'log_polar'):
                 m.log_polar = log_polar
         self.set_resolution(res)
-        self._remember_exact_values()
         self.clear_state()
         return self
 
@@ -181,14 +191,14 @@ class Retina(Layer):
         border = self._border_px(config)
         for k, (i, g) in enumerate(enabled):
             inp = old.get('gang_%d_input' % k) or GanglionInput()
-            Layer.parse_config(inp, view, 'ganglion-layers.%d.' % i, key)
+            _parse_stage(inp, view, 'ganglion-layers.%d.' % i, key)
             setattr(self, 'gang_%d_input' % k, inp)
             channel = g.get('spiking-channel')
             has_spikes = channel is not None
             if has_spikes:
                 spk = old.get('gang_%d_spikes' % k) or GanglionSpiking(
                     seed=None if self._seed_value is None else self._seed_value + 7919 * k)
-                Layer.parse_config(spk, view, 'ganglion-layers.%d.spiking-channel.' % i, key)
+                _parse_stage(spk, view, 'ganglion-layers.%d.spiking-channel.' % i, key)
                 spk.set_cells(array=self._cell_array(channel, border))
                 setattr(self, 'gang_%d_spikes' % k, spk)
             suffix = 'ON' if float(inp.sign) > 0 else 'OFF'
@@ -227,54 +237,6 @@ class Retina(Layer):
 
     def _ganglion_module_names(self):
         return [n for n, _ in self.named_children() if n.startswith('gang_')]
-
-    def _remember_exact_values(self):
-        """Keeps the configured values in double precision, restored by ``.double()``."""
-        cfg_values = {}
-        for name, p in self.named_parameters():
-            k = getattr(p, 'retina_config_key', None)
-            if k:
-                cfg_values[name] = k
-        self._config_keys = cfg_values
-
-    def _apply(self, fn, *args, **kwargs):
-        result = super()._apply(fn, *args, **kwargs)
-        config = getattr(self, 'config', None)
-        if config is None or not hasattr(self, '_config_keys'):
-            return result
-        for name, p in self.named_parameters():
-            if p.dtype != torch.float64 or name not in self._config_keys:
-                continue
-            exact = self._exact_config_value(name)
-            if exact is not None and np.float32(exact) == np.float32(float(p.detach())):
-                with torch.no_grad():
-                    p.fill_(exact)
-        return result
-
-    def _exact_config_value(self, name):
-        """The configuration's value (float64) of a parameter, if it has one."""
-        parts = name.split('.')
-        module = self.get_submodule('.'.join(parts[:-1])) if len(parts) > 1 else self
-        k = self._config_keys[name]
-        prefix = None
-        if module is self.opl:
-            prefix = 'outer-plexiform-layers.0.linear-version.'
-        elif module is self.bipolar:
-            prefix = 'contrast-gain-control.'
-        elif parts[0].startswith('gang_'):
-            idx = int(parts[0].split('_')[1])
-            enabled = [i for i, g in enumerate(self.config.get('ganglion-layers') or []) if g.get('enabled', True)]
-            if idx < len(enabled):
-                prefix = 'ganglion-layers.%d.' % enabled[idx]
-                if parts[0].endswith('_spikes'):
-                    prefix += 'spiking-channel.'
-        if prefix is None:
-            return None
-        v = _Defaults(self.config).get(prefix + k)
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return None
 
     def seed(self, seed):
         """Seeds the random generators of all spiking layers (layer k gets ``seed + 7919 k``); returns self."""

@@ -17,6 +17,7 @@ Intermediate maps of the last call are kept in ``layer.recorded`` for the names 
 """
 import math
 
+import numpy as np
 import torch
 
 from ..base import Layer
@@ -32,7 +33,7 @@ SATURATION_HZ = 5e5
 
 def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True):
     return Parameter(value, doc=doc, unit=unit, retina_config_key=key, bounds=bounds, scale=scale,
-                     slider_range=slider, requires_grad=grad)
+                     slider_range=slider, requires_grad=grad, exact=float(value))
 
 
 def _p(param, like):
@@ -83,6 +84,18 @@ class _Stage(Layer):
         self.record = ()
         self.recorded = {}
         self.log_polar = None
+
+    def _apply(self, fn, *args, **kwargs):
+        """Converts like any module; in double precision, values still equal to their configured or
+        constructor value (``Parameter.exact``) get that value exactly rather than its float32 rounding."""
+        result = super()._apply(fn, *args, **kwargs)
+        for p in self._parameters.values():
+            exact = getattr(p, 'exact', None)
+            if (p is not None and exact is not None and p.dtype == torch.float64 and p.numel() == 1
+                    and np.float32(exact) == np.float32(float(p.detach()))):
+                with torch.no_grad():
+                    p.fill_(exact)
+        return result
 
     def _blur(self, sigma_deg, x, scale=1.0):
         res = self.resolution
@@ -450,7 +463,6 @@ class GanglionSpiking(_Stage):
             ``'circular'``), resolved for the map size at the next call
         """
         if positions_deg is not None:
-            import numpy as np
             pos = np.asarray(positions_deg, dtype=np.float64)
             if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
                 raise ValueError('positions_deg must be an array of shape [N, 2] (x, y), not %s' % (pos.shape,))
@@ -564,7 +576,6 @@ class GanglionSpiking(_Stage):
 
     def get_spike_times(self):
         """All recorded spikes as numpy arrays ``(batch, channel, cell, time_s)``, sorted by time."""
-        import numpy as np
         if not self.spike_times:
             return tuple(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, np.float64))
         cols = [torch.cat([e[k] for e in self.spike_times]).cpu().numpy() for k in range(4)]
