@@ -55,7 +55,8 @@ class ModelExplorer(widgets.VBox):
 
     Parameters
     ----------
-    model : convis.Layer
+    model : convis.Layer or None
+        the model to explore (default: a new ``convis.retina.Retina()``)
     stimulus : None, str, array, tensor or video file name
         a stimulus name of :data:`convis_widgets.stimuli.STIMULI`, any array (1-d to 5-d), or a video
         file; default: a drifting grating of ``shape``
@@ -63,8 +64,10 @@ class ModelExplorer(widgets.VBox):
         frames and pixels of the generated stimuli (64 x 64 pixels and 500 frames by default)
     device : 'auto', None or a torch device
         'auto' moves a CPU model to the GPU when there is one; None keeps the model where it is
-    first_chunk, chunk : int
-        frames run before the first frames are sent, and in each later sub-chunk
+    first_chunk, chunk : int or 'auto'
+        frames run before the first frames are sent, and in each later sub-chunk (a newer request is
+        noticed between sub-chunks); ``'auto'`` sizes them to take about ``first_latency`` and
+        ``chunk_latency`` seconds, from the speed of the previous run
     impulse : bool
         show an :class:`ImpulseResponsePanel` (recomputed with each preview)
     continuous_update : bool
@@ -77,13 +80,19 @@ class ModelExplorer(widgets.VBox):
         plus ``frames`` and ``device``
     """
 
-    def __init__(self, model, stimulus=None, shape=(500, 64, 64), device='auto', first_chunk=50, chunk=250,
-                 impulse=True, impulse_shape=(300, 21, 21), continuous_update=False, colormap='gray'):
+    def __init__(self, model=None, stimulus=None, shape=(500, 64, 64), device='auto', first_chunk='auto', chunk='auto',
+                 first_latency=0.03, chunk_latency=0.1, impulse=True, impulse_shape=(100, 21, 21),
+                 continuous_update=False, colormap='gray'):
+        if model is None:
+            model = convis.retina.Retina()
         self.model = model
         self.device = _choose_device(model, device)
         self.shape = tuple(int(v) for v in shape)
-        self.first_chunk = int(first_chunk)
-        self.chunk = int(chunk)
+        self.first_chunk = first_chunk if first_chunk == 'auto' else int(first_chunk)
+        self.chunk = chunk if chunk == 'auto' else int(chunk)
+        self.first_latency = float(first_latency)
+        self.chunk_latency = float(chunk_latency)
+        self._seconds_per_frame = None
         self.dt = model.resolution.dt
         self.last_run = {}
         self.runs = 0
@@ -189,7 +198,7 @@ class ModelExplorer(widgets.VBox):
                 s = 0
                 while s < total:
                     self.worker.check(generation)
-                    e = min(total, s + (self.first_chunk if s == 0 else self.chunk))
+                    e = min(total, s + self._chunk_frames(s == 0))
                     outs, _ = _outputs(model(x[:, :, s:e]))
                     if len(outs) != len(self.output_views):
                         raise RuntimeError('the model gave %d outputs, it gave %d before' % (
@@ -220,6 +229,7 @@ class ModelExplorer(widgets.VBox):
                     t_first = time.perf_counter()
             self._scaled = True
         t_outputs = time.perf_counter()
+        self._seconds_per_frame = (t_outputs - t_start) / total
         if self.impulse is not None:
             self.impulse.compute(check=lambda: self.worker.check(generation))
         self.worker.check(generation)
@@ -234,6 +244,16 @@ class ModelExplorer(widgets.VBox):
                 self.runs, total, 1000 * (t_outputs - t_start), 1000 * (t_first - t_request),
                 '%.0f ms' % (1000 * (done - t_outputs)) if self.impulse is not None else 'off',
                 self.device, time.strftime('%H:%M:%S')))
+
+    def _chunk_frames(self, first):
+        """Frames in a sub-chunk: fixed, or (auto) as many as the last run computed in the latency asked for."""
+        size = self.first_chunk if first else self.chunk
+        if size != 'auto':
+            return size
+        if self._seconds_per_frame is None:
+            return 10 if first else 50
+        latency = self.first_latency if first else self.chunk_latency
+        return int(max(1, latency / self._seconds_per_frame))
 
     def _show_error(self, generation, error):
         self.status.value = '<span style="color:#c62828">run failed: %s</span>' % html.escape(

@@ -72,18 +72,18 @@ class ImpulseResponsePanel(widgets.VBox):
     model : convis.Layer
     shape : (t, x, y)
         length (frames) and size (pixels) of the impulse input
-    amplitude : float
-        height of the impulse
+    amplitude : float or None
+        height of the impulse (default: the model's ``resolution.input_luminosity_range``, a full-range flash)
     time : float or None
         seconds after the impulse shown in the spatial views (default: the peak of the first output)
     auto : bool
         recompute in a background thread whenever a parameter of the model is set
     """
 
-    def __init__(self, model, shape=(300, 21, 21), amplitude=1.0, time=None, auto=True):
+    def __init__(self, model, shape=(300, 21, 21), amplitude=None, time=None, auto=True):
         self.model = model
         self.shape = tuple(int(v) for v in shape)
-        self.amplitude = float(amplitude)
+        self.amplitude = float(model.resolution.input_luminosity_range if amplitude is None else amplitude)
         self.output_keys = []
         self.responses = []
         self.compute_seconds = None

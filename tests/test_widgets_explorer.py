@@ -256,3 +256,17 @@ def test_impulse_panel_inside_the_explorer_follows_the_runs():
     assert e.wait(30)
     np.testing.assert_allclose(np.array(e.impulse.lines.y), 2.0 * first, rtol=1e-5, atol=1e-7)
     e.close()
+
+
+def test_the_retina_explorer_shows_on_and_off_spikes():
+    retina = convis.retina.Retina()
+    e = explorer(retina, shape=(20, 16, 16), first_chunk=5, chunk=5)
+    assert e.output_keys == ['ganglion_spikes_ON', 'ganglion_spikes_OFF']
+    assert [v.n_frames for v in e.output_views] == [20, 20]
+    assert e.input_view.n_frames == 20
+    runs = e.runs
+    e.panel.set_value('bipolar.g_leak', 50.0)
+    assert e.wait(60) and e.runs == runs + 1
+    assert 'run %d: 20 frames' % e.runs in e.status.value
+    e.close()
+    assert widget_threads() == []

@@ -188,3 +188,19 @@ def test_works_for_the_library_models():
     for c in p.controls.values():
         assert c.low <= c.value <= c.high and not math.isnan(c.value)
     p.close()
+
+
+def test_the_retina_panel_has_the_ranges_and_units_of_virtual_retina():
+    retina = convis.retina.Retina()
+    p = ParameterPanel(retina)
+    assert {'opl', 'bipolar', 'gang_0_input', 'gang_1_spikes'} <= set(p.groups)
+    sigma = p.controls['opl.sigma_center']
+    assert (sigma.low, sigma.high, sigma.scale) == (0.005, 2.0, 'log')
+    assert '[deg]' in sigma.label.value and 'VirtualRetina: center-sigma__deg' in sigma.label.tooltip
+    leak = p.controls['bipolar.g_leak']
+    assert '[Hz]' in leak.label.value and leak.scale == 'log'
+    for c in p.controls.values():
+        assert c.low <= c.value <= c.high
+    retina.p.bipolar.g_leak = 20.0
+    assert leak.text.value == 20.0
+    p.close()
