@@ -97,13 +97,11 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
         u = torch.rand(shape, generator=gen, device=x.device, dtype=x.dtype)
         return value(self.random_init, x) * u
 
-    def _outputs(self, x):
-        spikes = torch.empty_like(x)
-        potentials = None if self.output_only_spikes else torch.empty_like(x)
-        return spikes, potentials
-
-    def _result(self, spikes, potentials):
-        return spikes if potentials is None else torch.cat([spikes, potentials], dim=1)
+    @staticmethod
+    def _result(x, spikes, potentials):
+        """Stacks the per-step lists along time: spikes (as floats), then the potentials as channels."""
+        out = torch.stack(spikes, dim=2).to(x.dtype)
+        return out if potentials is None else torch.cat([out, torch.stack(potentials, dim=2)], dim=1)
 
     def forward(self, x):
         shape = self._state_shape(x)
@@ -117,26 +115,28 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
         drive = x / value(self.tau, x)
         noisy = bool((noise > 0).any())
         tiny = torch.finfo(x.dtype).tiny
-        spikes, potentials = self._outputs(x)
+        inv_g, neg_g = 1.0 / g, -g
+        spikes, potentials = [], [] if not self.output_only_spikes else None
         for k in range(x.shape[2]):
             J = drive[:, :, k]
             if noisy:
                 J = J + noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
-            V_free = a * V + b * J
+            V_free = torch.addcmul(b * J, a, V)
             spk = V_free > 1.0
-            over = (J - g).clamp_min(tiny)                       # V < 1 and V_free > 1 imply J > g
-            crossing = torch.log1p(g * (1.0 - V) / over) / g      # time of the first spike in the step
-            after = (dt - crossing).clamp_min(0.0)
-            period = torch.log1p(g / over) / g                    # interval from a reset to the next spike
-            extra = torch.floor(after / period)
-            since = after - extra * period                        # time since the last spike
-            V = torch.where(spk, -torch.expm1(-g * since) / g * J, V_free)
-            spikes[:, :, k] = torch.where(spk, 1.0 + extra, 0.0) if self.count_spikes else spk
+            r = g / (J - g).clamp_min(tiny)                      # V < 1 and V_free > 1 imply J > g
+            rise = torch.log1p(r) * inv_g                        # interval from a reset to the next spike
+            after = (dt - torch.log1p((1.0 - V) * r) * inv_g).clamp_min(0.0)  # time since the first spike
+            since = torch.remainder(after, rise)                 # time since the last spike
+            V = torch.where(spk, torch.expm1(since * neg_g) * (J * -inv_g), V_free)
+            if self.count_spikes:
+                spikes.append(torch.where(spk, 1.0 + torch.div(after, rise, rounding_mode='floor'), 0.0))
+            else:
+                spikes.append(spk)
             if potentials is not None:
-                potentials[:, :, k] = V
+                potentials.append(V)
         self.V = V
         self._keep_generator(gen)
-        return self._result(spikes, potentials)
+        return self._result(x, spikes, potentials)
 
 
 class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
@@ -204,7 +204,7 @@ class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
         mu, sd = value(self.refr_mu, x), value(self.refr_sigma, x)
         noisy, refr_noisy = bool((noise > 0).any()), bool((sd > 0).any())
         tiny = torch.finfo(x.dtype).tiny
-        spikes, potentials = self._outputs(x)
+        spikes, potentials = [], [] if not self.output_only_spikes else None
         for k in range(x.shape[2]):
             J = drive[:, :, k]
             if noisy:
@@ -226,9 +226,9 @@ class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
             last_refr = torch.where(many, mu, refr)
             R = torch.where(spk, (last_refr - since).clamp_min(0.0), R - hold)
             V = torch.where(spk, -torch.expm1(-g * (since - last_refr).clamp_min(0.0)) / g * J, V_free)
-            spikes[:, :, k] = torch.where(spk, 1.0 + extra, 0.0) if self.count_spikes else spk
+            spikes.append(torch.where(spk, 1.0 + extra, 0.0) if self.count_spikes else spk)
             if potentials is not None:
-                potentials[:, :, k] = V
+                potentials.append(V)
         self.V, self.refractory = V, R
         self._keep_generator(gen)
-        return self._result(spikes, potentials)
+        return self._result(x, spikes, potentials)
