@@ -73,6 +73,8 @@ def build_parser():
     run.add_argument('--fps', type=float, default=25, help='frames per second of a video output (default 25)')
     run.add_argument('--value-range', type=float, nargs=2, metavar=('LO', 'HI'),
                      help='values mapped to black and white in a video output (default: the first chunk\'s range)')
+    run.add_argument('--compression', choices=('gzip', 'lzf', 'none'), default='gzip',
+                     help='compression of an HDF5 output (default gzip)')
     run.add_argument('--no-progress', action='store_true', help='no progress bar')
     run.add_argument('-q', '--quiet', action='store_true', help='only errors')
     info = sub.add_parser('info', help='describe a stream file (frames, frame size)',
@@ -149,7 +151,8 @@ def _open_outputs(args, out, keys, outputs):
     if unknown:
         raise CLIError('the model has no output %r; its outputs are %s' % (unknown[0], ', '.join(keys)))
     for k, path in names:
-        outputs[k] = open_output(path, key=k, fps=args.fps, value_range=value_range)
+        outputs[k] = open_output(path, key=k, fps=args.fps, value_range=value_range,
+                                 compression=None if args.compression == 'none' else args.compression)
     return names
 
 

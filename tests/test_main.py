@@ -53,9 +53,10 @@ def test_ln_model_over_an_mp4_into_hdf5(tmp_path, ln_parameters, capsys):
         w.put(np.random.RandomState(0).rand(33, 16, 20))
     out = str(tmp_path / 'response.h5')
     assert main(['run', '--model', 'ln', '--parameters', ln_parameters, video, out, '--dt', '7',
-                 '--no-progress']) == 0
+                 '--no-progress', '--compression', 'lzf']) == 0
     expected = loaded_ln(ln_parameters).run(VideoReader(video), dt=33)[0][0, 0].numpy()
     with h5py.File(out, 'r') as f:
+        assert f['output'].compression == 'lzf'
         got = f['output'][:]
     assert got.shape == (33, 16, 20)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)

@@ -337,8 +337,15 @@ def test_hdf5_writer_makes_a_chunked_gzip_appendable_dataset(tmp_path):
     with h5py.File(path, 'r') as f:
         ds = f['ganglion_spikes_ON']
         assert ds.shape == (50, 8, 6) and ds.maxshape == (None, 8, 6)
-        assert ds.compression == 'gzip' and ds.chunks[1:] == (8, 6)
+        assert ds.compression == 'gzip' and ds.compression_opts == 1 and ds.shuffle and ds.chunks[1:] == (8, 6)
         np.testing.assert_array_equal(ds[:], frames)
+    with pytest.raises(ValueError, match='compression'):
+        HDF5Writer(str(tmp_path / 'z.h5'), compression='zip')
+    with HDF5Writer(str(tmp_path / 'lzf.h5'), compression='lzf') as w:
+        w.put(frames)
+    with h5py.File(str(tmp_path / 'lzf.h5'), 'r') as f:
+        assert f['images'].compression == 'lzf'
+        np.testing.assert_array_equal(f['images'][:], frames)
     with HDF5Writer(path, 'ganglion_spikes_ON', mode='a') as w:
         assert w.frames_written == 50
         w.put(frames[:5])

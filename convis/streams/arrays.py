@@ -103,7 +103,8 @@ def _npy_header(shape, dtype):
     pad = NPY_HEADER_LENGTH - len(NPY_MAGIC) - 4 - len(header) - 1
     if pad < 0:
         raise ValueError('the frame shape %s is too large for a .npy header' % (shape,))
-    return NPY_MAGIC + b'\x01\x00' + struct.pack('<H', NPY_HEADER_LENGTH - 10) + (header + ' ' * pad + '\n').encode('latin1')
+    length = struct.pack('<H', NPY_HEADER_LENGTH - 10)
+    return NPY_MAGIC + b'\x01\x00' + length + (header + ' ' * pad + '\n').encode('latin1')
 
 
 class NumpyWriter(Stream):
@@ -218,7 +219,8 @@ class HDF5Reader(_ArrayReader):
             names = []
             self._h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
             self._h5.close()
-            raise KeyError('HDF5 file %r has no dataset %r; its datasets are %s' % (self.filename, data_set_name, names))
+            raise KeyError('HDF5 file %r has no dataset %r; its datasets are %s'
+                           % (self.filename, data_set_name, names))
         data = self._h5[data_set_name]
         try:
             _check_frames_array(data, self.filename)
@@ -245,7 +247,11 @@ class HDF5Writer(Stream):
     dtype : numpy dtype
         the stored type
     compression : str or None
-        ``'gzip'`` (default), ``'lzf'`` or ``None``
+        ``'gzip'`` (default), ``'lzf'`` (faster, larger) or ``None``
+    compression_level : int
+        gzip level 1 (fastest, the default) ... 9 (smallest)
+    shuffle : bool
+        the HDF5 byte-shuffle filter before compression (smaller float files, at little cost)
     chunk_frames : int
         frames per HDF5 chunk
 
@@ -256,13 +262,16 @@ class HDF5Writer(Stream):
     """
 
     def __init__(self, filename, data_set_name='images', mode='w', dtype=np.float32, compression='gzip',
-                 chunk_frames=64, pixel_per_degree=10):
+                 compression_level=1, shuffle=True, chunk_frames=64, pixel_per_degree=10):
         super().__init__(pixel_per_degree=pixel_per_degree)
         h5py = _h5py()
         if mode not in ('w', 'a'):
             raise ValueError("mode must be 'w' or 'a', not %r" % (mode,))
         self.filename, self.data_set_name = os.fspath(filename), data_set_name
+        if compression not in ('gzip', 'lzf', None):
+            raise ValueError("compression must be 'gzip', 'lzf' or None, not %r" % (compression,))
         self.dtype, self.compression, self.chunk_frames = np.dtype(dtype), compression, max(int(chunk_frames), 1)
+        self.compression_level, self.shuffle = compression_level, bool(shuffle and compression is not None)
         try:
             self._h5 = h5py.File(self.filename, mode)
         except (OSError, FileNotFoundError) as e:
@@ -277,7 +286,8 @@ class HDF5Writer(Stream):
             self._ds = self._h5.create_dataset(
                 self.data_set_name, shape=(0,) + a.shape[1:], maxshape=(None,) + a.shape[1:], dtype=self.dtype,
                 chunks=(min(self.chunk_frames, max(1, 2 ** 20 // max(a[0].size * self.dtype.itemsize, 1))),)
-                + a.shape[1:], compression=self.compression)
+                + a.shape[1:], compression=self.compression, shuffle=self.shuffle,
+                compression_opts=self.compression_level if self.compression == 'gzip' else None)
             self.size = tuple(a.shape[-2:])
         if a.shape[1:] != self._ds.shape[1:]:
             raise ValueError('dataset %r has frames of shape %s; cannot put frames of shape %s'

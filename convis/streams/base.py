@@ -171,7 +171,7 @@ class Stream(object):
             if not parts:
                 return self._empty()
             out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-            self._last = out[-1]
+            self._last = out[-1].copy()
             return frames_public(out)
 
     def put(self, frames):
@@ -183,7 +183,7 @@ class Stream(object):
                 return
             self._write(a)
             self.frames_written += a.shape[0]
-            self._last = a[-1]
+            self._last = a[-1].copy()
 
     def __len__(self):
         length = None if self.end == 'repeat' else self._length()

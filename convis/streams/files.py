@@ -62,11 +62,12 @@ def open_input(path, size=None, key=None, **kwargs):
     raise ValueError('unknown input format %r of %r; convis reads %s' % (ext or '(no extension)', path, INPUT_FORMATS))
 
 
-def open_output(path, key=None, fps=25, value_range=None, **kwargs):
+def open_output(path, key=None, fps=25, value_range=None, compression='gzip', **kwargs):
     """A stream writing ``path``, chosen by its extension (see the module table).
 
     ``key`` names the HDF5 dataset or the ``.npz`` array (default ``'images'``/``'frames'``); ``fps`` and
-    ``value_range`` are for videos (see :class:`VideoWriter`).
+    ``value_range`` are for videos (see :class:`VideoWriter`), ``compression`` for HDF5 (see
+    :class:`HDF5Writer`).
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
@@ -74,11 +75,12 @@ def open_output(path, key=None, fps=25, value_range=None, **kwargs):
     if ext in HDF5_EXTENSIONS + ('.npy', '.npz', '.inr') + VIDEO_EXTENSIONS and not os.path.isdir(folder):
         raise FileNotFoundError('cannot write %r: folder %r does not exist' % (path, folder))
     if ext in HDF5_EXTENSIONS:
-        return HDF5Writer(path, data_set_name=key or 'images', **kwargs)
+        return HDF5Writer(path, data_set_name=key or 'images', compression=compression, **kwargs)
     if ext in ('.npy', '.npz'):
         return NumpyWriter(path, key=key or 'frames', **kwargs)
     if ext == '.inr':
         return InrImageStreamWriter(path, **kwargs)
     if ext in VIDEO_EXTENSIONS:
         return VideoWriter(path, fps=fps, value_range=value_range, **kwargs)
-    raise ValueError('unknown output format %r of %r; convis writes %s' % (ext or '(no extension)', path, OUTPUT_FORMATS))
+    raise ValueError('unknown output format %r of %r; convis writes %s'
+                     % (ext or '(no extension)', path, OUTPUT_FORMATS))

@@ -4,7 +4,7 @@ Pixel values are the file's own (0...255 for 8-bit files), as float32.  Grey fra
 the mean of the red, green and blue channels.  :class:`VideoWriter` maps a value range
 ``[lo, hi]`` linearly onto 0...255 (values outside are clipped):
 
-.. math::  v_8 = \\operatorname{round}\\left(255 \\cdot \\operatorname{clip}\\left(\\frac{v - lo}{hi - lo}, 0, 1\\right)\\right)
+.. math::  v_8 = \\operatorname{round}\\big(255 \\cdot \\operatorname{clip}((v - lo) / (hi - lo), 0, 1)\\big)
 
 >>> inp = ImageSequence('input_*.jpg')          # doctest: +SKIP
 >>> inp = VideoReader('a_video.mp4')            # doctest: +SKIP
