@@ -120,7 +120,8 @@ class OPL(_Stage):
 
     with ``e = exp(-dt/tau)`` and B the recursive Gaussian.  With ``n_center > 0`` the input first
     passes ``n`` exponential low-passes of ``tau_center``.  The filters start in the steady state of a
-    uniform screen of luminance ``init_luminance`` (default: half the input luminosity range).
+    uniform screen of luminance ``init_luminance`` (default: half the input luminosity range); the
+    states hold the deviations from that resting state (absolute values with a log-polar scheme).
 
     Parameters (see each Parameter's doc): ``sigma_center``, ``tau_center``, ``n_center``,
     ``undershoot_enabled``, ``undershoot_relative_weight_center``, ``undershoot_tau_center``,
@@ -166,42 +167,42 @@ class OPL(_Stage):
     def _lambda(self, like):
         return _p(self.lambda_opl, like) / self.resolution.input_luminosity_range
 
-    def steady_receptor(self, like):
-        """The receptor value at rest (uniform screen of ``init_luminance``)."""
+    def _rest(self, like):
+        """Resting values (uniform screen of ``init_luminance``): luminance, centre, receptor, surround."""
         lum = self.init_luminance if self.init_luminance is not None else self.resolution.input_luminosity_range / 2
         c = self._lambda(like) * lum
-        if float(self.undershoot_enabled) >= 0.5:
-            return c, c * (1 - _p(self.undershoot_relative_weight_center, like))
-        return c, c
+        r = c * (1 - _p(self.undershoot_relative_weight_center, like)) if self._has_undershoot() else c
+        return lum, c, r, r * _p(self.relative_weight, like)
+
+    def _has_undershoot(self):
+        return float(self.undershoot_enabled) >= 0.5
 
     def initial_output(self, x):
         """The OPL output before the first step (its steady state), shaped like one frame of ``x``."""
-        c, r = self.steady_receptor(x)
-        return torch.zeros_like(x[:, :, :1]) + r * (1 - _p(self.relative_weight, x))
-
-    def _init_states(self, x):
-        c, r = self.steady_receptor(x)
-        frame = torch.zeros_like(x[:, :, :1])
-        n = int(round(float(self.n_center)))
-        self.cascade = (frame + c).unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
-        self.center = frame + c
-        self.undershoot = frame + c
-        self.receptor = frame + r
-        self.surround = frame + r * _p(self.relative_weight, x)
+        _, _, r, s = self._rest(x)
+        return torch.zeros_like(x[:, :, :1]) + (r - s)
 
     def forward(self, x):
+        # The states hold deviations from the resting values, which keeps float32 precise: the
+        # equations are linear and the blurs preserve constants, so this changes nothing else.
         if float(self.leaky_heat_equation) < 0.5:
             raise NotImplementedError('leaky-heat-equation="0" (outer-plexiform-layer/linear-version) is not '
                                       'supported: only the leaky heat equation OPL is implemented')
         _check_state('OPL', self.center, x)
-        if self.center is None:
-            self._init_states(x)
-        dt = self.resolution.dt
-        u = self._lambda(x) * x
-        e_c = _decay(self.tau_center, dt, x)
         n = int(round(float(self.n_center)))
-        if self.cascade.shape[0] != n:
-            self.cascade = self.center.unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
+        zero = torch.zeros_like(x[:, :, :1])
+        lum, rest_c, rest_r, rest_s = self._rest(x)
+        # the log-polar blur does not preserve constants: there the states are absolute values
+        start = (zero + rest_c, zero + rest_r, zero + rest_s) if self.log_polar is not None else (zero,) * 3
+        if self.log_polar is not None:
+            lum, rest_c, rest_r, rest_s = 0.0, 0.0, 0.0, 0.0
+        if self.center is None:
+            self.center, self.undershoot, self.receptor, self.surround = start[0], start[0], start[1], start[2]
+        if self.cascade is None or self.cascade.shape[0] != n:
+            self.cascade = start[0].unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
+        dt = self.resolution.dt
+        u = self._lambda(x) * (x - lum)
+        e_c = _decay(self.tau_center, dt, x)
         cascade = []
         for i in range(n):
             u = exponential_recursion(u, e_c, self.cascade[i])
@@ -212,7 +213,7 @@ class OPL(_Stage):
         center = leaky_heat(u, e_c, blur_c, self.center)
         c_prev = _shift(self.center, center)
         self.center = center[:, :, -1:]
-        if float(self.undershoot_enabled) >= 0.5:
+        if self._has_undershoot():
             e_u = _decay(self.undershoot_tau_center, dt, x)
             und = exponential_recursion(c_prev, e_u, self.undershoot)
             self.undershoot = und[:, :, -1:]
@@ -225,8 +226,11 @@ class OPL(_Stage):
         blur_s = self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x)))
         surround = leaky_heat(_p(self.relative_weight, x) * r_prev, e_s, blur_s, self.surround)
         self.surround = surround[:, :, -1:]
-        out = receptor - surround
-        self._keep(center=center, receptor=receptor, horizontal=surround)
+        out = receptor - surround + (rest_r - rest_s)
+        if self.record:
+            self._keep(center=center + rest_c, receptor=receptor + rest_r, horizontal=surround + rest_s)
+        else:
+            self.recorded = {}
         return out
 
 
@@ -286,9 +290,10 @@ class Bipolar(_Stage):
         if no_feedback:
             a = torch.exp(-dt * g0)
             v = exponential_recursion(drive / g0, a, self.V)
-            g_a = torch.zeros_like(v)
+            g_a = torch.zeros_like(v) if 'cgc_adaptation' in self.record else None
             self.V = v[:, :, -1:]
-            self._keep(bipolar=v, cgc_adaptation=g_a, cgc_attenuation=torch.zeros_like(v) + a)
+            self._keep(bipolar=v, cgc_adaptation=g_a if 'cgc_adaptation' in self.record else None,
+                       cgc_attenuation=torch.zeros_like(v) + a if 'cgc_attenuation' in self.record else None)
             return v
         e_a = _decay(self.tau, dt, x)
         blur = self._blur(self.adaptation_sigma, x)
@@ -522,6 +527,9 @@ class GanglionSpiking(_Stage):
             self.steps = torch.zeros((), dtype=torch.float64)
         counts = self._integrate(current_in, gen)
         self.rng = gen.get_state()
+        if self.cells is not None and self._grid is not None:
+            ny, nx = self._grid          # x-major cell order: cell ix * ny + iy is grid [iy, ix]
+            return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
         return counts.reshape(b, c, n_t, *out_shape)
 
     def _integrate(self, current_in, gen):
