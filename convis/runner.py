@@ -10,10 +10,11 @@ another thread then, or hold ``runner.lock`` while you do (the thread takes it f
 chunk), e.g. ``with runner.lock: model.p.tau = 0.02``.  An error in the thread stops it; the
 error is logged, kept in ``runner.exception`` and raised again by the next ``stop()``,
 ``join()``, ``start()``, ``run()`` or ``optimize()``.  Stopping flushes the outputs, so files
-are complete; ``close()`` (or leaving a ``with`` block, or the end of the program) also
-closes the streams.
+are complete (a video is finished by this: a stopped runner cannot add frames to it);
+``close()`` (or leaving a ``with`` block, or the end of the program) also closes the streams.
 
 >>> import convis, time
+>>> import numpy as np
 >>> inp = convis.streams.RandomStream(size=(10, 10), pixel_per_degree=1.0, level=100.2, mean=128.0)
 >>> out = convis.streams.SequenceStream(sequence=np.ones((0, 10, 10)), max_frames=10000)
 >>> runner = convis.Runner(convis.retina.Retina(), input=inp, output=out)   # doctest: +SKIP
@@ -139,6 +140,9 @@ class Runner(object):
             raise ValueError('the runner has no input stream')
         if need_goal and self.goal is None:
             raise ValueError('optimize needs a goal stream (Runner(..., goal=...))')
+        owner = _model_owners.get(id(self.model))
+        if owner is not None and owner is not self and owner.is_running:
+            raise RuntimeError('this model is already run by another Runner; stop that one first')
 
     # -------------------------------------------------------------- one chunk
     def _step(self, mode, n=None):
@@ -186,11 +190,8 @@ class Runner(object):
             raise ValueError("mode must be 'run' or 'optimize', not %r" % (mode,))
         if self.is_running:
             return self
-        self._check_ready(need_goal=mode == 'optimize')
         with _registry_lock:
-            owner = _model_owners.get(id(self.model))
-            if owner is not None and owner is not self and owner.is_running:
-                raise RuntimeError('this model is already run by another Runner; stop that one first')
+            self._check_ready(need_goal=mode == 'optimize')
             _model_owners[id(self.model)] = self
         self.exception, self._exception_raised, self.input_ended = None, True, False
         self._stop_event.clear()

@@ -91,18 +91,21 @@ def test_image_glob_into_inr_and_video(tmp_path, ln_parameters):
     assert len(r) == 12 and r.fps == 10 and r.size == (10, 14)
 
 
-def test_retina_from_a_virtualretina_config(tmp_path):
-    config = os.path.join(CONFIGS, 'EXAMPLE_linear_noSpikes.xml')
+@pytest.mark.parametrize('name', ['EXAMPLE_linear_noSpikes', 'derived_linear_cgc', 'derived_cat_X_square_noiseless'])
+def test_retina_from_a_virtualretina_config(tmp_path, name):
+    config = os.path.join(CONFIGS, name + '.xml')
     x = (255 * np.random.RandomState(3).rand(40, 20, 20)).astype(np.float32)
     np.save(str(tmp_path / 'stimulus.npy'), x)
-    out = str(tmp_path / 'opl.h5')
-    assert main(['run', config, str(tmp_path / 'stimulus.npy'), out, '--dt', '15', '-q']) == 0
+    out = str(tmp_path / 'out_{key}.h5')
+    assert main(['run', config, str(tmp_path / 'stimulus.npy'), out, '--dt', '15', '--seed', '3', '-q']) == 0
     retina = convis.retina.Retina()
     retina.parse_config(config)
+    retina.seed(3)
     expected = retina.run(x, dt=40)
-    with h5py.File(out, 'r') as f:
-        assert list(f.keys()) == [expected.keys[0]]
-        np.testing.assert_allclose(f[expected.keys[0]][:], expected[0][0, 0].numpy(), rtol=1e-4, atol=1e-4)
+    for k in expected.keys:
+        with convis.streams.HDF5Reader(out.replace('{key}', k)) as r:
+            assert r.data_set_name == k and len(r) == 40
+            np.testing.assert_allclose(r.get(40), expected[k][0, 0].numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_retina_writes_every_output_with_key_in_the_name(tmp_path):

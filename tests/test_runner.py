@@ -163,6 +163,8 @@ def test_the_model_belongs_to_the_thread_and_the_lock_pauses_it():
             runner.run(10)
         with pytest.raises(RuntimeError, match='another Runner'):
             convis.Runner(model, RandomStream((8, 8)), None).start()
+        with pytest.raises(RuntimeError, match='another Runner'):
+            convis.Runner(model, RandomStream((8, 8)), None).run(10)
         with runner.lock:
             n = runner.frames
             model.conv.set_weight(np.ones((5, 3, 3)))

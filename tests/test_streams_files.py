@@ -361,6 +361,20 @@ def test_hdf5_errors(tmp_path):
         w.put(np.zeros((3, 2, 2)))
     with pytest.raises(KeyError, match=r"no dataset 'spikes'.*\['images'\]"):
         HDF5Reader(path, 'spikes')
+    with HDF5Writer(path, 'spikes', mode='a') as w:
+        w.put(np.ones((4, 2, 2)))
+    with HDF5Reader(path) as both:
+        assert both.data_set_name == 'images' and len(both) == 3
+    only = str(tmp_path / 'only.h5')
+    with HDF5Writer(only, 'ganglion_spikes_ON') as w:
+        w.put(np.ones((5, 2, 2)))
+    with HDF5Reader(only) as r:
+        assert r.data_set_name == 'ganglion_spikes_ON' and len(r) == 5
+    with pytest.raises(KeyError, match=r"no dataset 'images'.*\['a', 'b'\]"):
+        with h5py.File(str(tmp_path / 'ab.h5'), 'w') as f:
+            f['a'] = np.zeros((2, 2, 2))
+            f['b'] = np.zeros((2, 2, 2))
+        HDF5Reader(str(tmp_path / 'ab.h5'))
     bad = tmp_path / 'bad.h5'
     bad.write_bytes(b'\x00' * 1000)
     with pytest.raises(ValueError, match='cannot read HDF5 file'):

@@ -199,13 +199,13 @@ class HDF5Reader(_ArrayReader):
     ----------
     filename : str
         the HDF5 file
-    data_set_name : str
-        the dataset, ``(t, x, y)`` or ``(t, c, x, y)``
+    data_set_name : str or None
+        the dataset, ``(t, x, y)`` or ``(t, c, x, y)`` (``None``: the file's only dataset, or ``'images'``)
 
     >>> s = HDF5Reader('frames.h5', 'images')       # doctest: +SKIP
     """
 
-    def __init__(self, filename, data_set_name='images', pixel_per_degree=10, end='stop'):
+    def __init__(self, filename, data_set_name=None, pixel_per_degree=10, end='stop'):
         super().__init__(pixel_per_degree=pixel_per_degree, end=end)
         h5py = _h5py()
         self.filename, self.data_set_name = os.fspath(filename), data_set_name
@@ -215,9 +215,12 @@ class HDF5Reader(_ArrayReader):
             self._h5 = h5py.File(self.filename, 'r')
         except OSError as e:
             raise ValueError('cannot read HDF5 file %r: %s' % (self.filename, e)) from None
-        if data_set_name not in self._h5 or not isinstance(self._h5[data_set_name], h5py.Dataset):
-            names = []
-            self._h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        names = []
+        self._h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        if data_set_name is None:
+            data_set_name = names[0] if len(names) == 1 else 'images'
+            self.data_set_name = data_set_name
+        if data_set_name not in names:
             self._h5.close()
             raise KeyError('HDF5 file %r has no dataset %r; its datasets are %s'
                            % (self.filename, data_set_name, names))

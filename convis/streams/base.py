@@ -7,7 +7,7 @@ stream returns fewer frames at its end and then empty arrays (0 frames); an
 infinite one never ends.  Sinks accept frames with ``put(frames)``.
 :meth:`convis.Layer.run` and :class:`convis.Runner` use only this protocol.
 
->>> s = SequenceStream(np.arange(30.).reshape(3, 5, 2) * 0 + 1)
+>>> s = SequenceStream(np.ones((3, 5, 2)))
 >>> s.get(2).shape, s.get(2).shape, s.get(2).shape
 ((2, 5, 2), (1, 5, 2), (0, 5, 2))
 """

@@ -58,7 +58,7 @@ def open_input(path, size=None, key=None, **kwargs):
     if ext in ('.npy', '.npz'):
         return NumpyReader(path, key=key, **kwargs)
     if ext in HDF5_EXTENSIONS:
-        return HDF5Reader(path, data_set_name=key or 'images', **kwargs)
+        return HDF5Reader(path, data_set_name=key, **kwargs)
     raise ValueError('unknown input format %r of %r; convis reads %s' % (ext or '(no extension)', path, INPUT_FORMATS))
 
 
