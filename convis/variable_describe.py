@@ -1,4 +1,4 @@
-"""Descriptions of convis objects as text and notebook HTML, and animations of tensors.
+"""Descriptions of convis objects as text and notebook HTML.
 
 :func:`describe` works for layers, parameters, states, outputs, tensors and arrays.  The object
 it returns prints as text in a console and renders as HTML in a notebook: a layer as the tree
@@ -6,9 +6,9 @@ of its sublayers with their parameters (value, unit, doc, VirtualRetina key) and
 output, a tensor or a kernel with its shape, statistics and a small embedded plot (a PNG drawn
 with the Agg canvas, so pyplot and its backend are never touched).
 
-:func:`animate`, :func:`animate_double_plot`, :func:`animate_to_video` (mp4, needs ffmpeg: the
-one of ``imageio-ffmpeg`` is used) and :func:`animate_to_html` (a JavaScript player) animate a
-3-d ``(t, x, y)`` or 5-d array; batches and channels of a 5-d array are tiled into each frame.
+:func:`animate`, :func:`animate_double_plot`, :func:`animate_to_video`, :func:`animate_to_html`,
+:class:`OrthographicWrapper` and :func:`plot_3d_tensor_as_3d_plot` (from :mod:`convis.plotting`)
+are available here as well.
 
 >>> import convis
 >>> convis.describe(convis.samples.moving_grating(100))
@@ -27,8 +27,8 @@ import torch
 
 from .base import Layer, Output
 from .o import O
-from .plotting import (as_plot_array, plot_3d_tensor_as_3d_plot, OrthographicWrapper,  # noqa: F401
-                       plot_5d_matshow, plot_5d_time, tile_5d)
+from .plotting import (animate, animate_double_plot, animate_to_html, animate_to_video,  # noqa: F401
+                       as_plot_array, OrthographicWrapper, plot_3d_tensor_as_3d_plot, plot_5d_matshow, plot_5d_time)
 from .utils import make_tensor_5d
 from .variables import State, VirtualParameter
 
@@ -474,142 +474,3 @@ def describe(v, **kwargs):
 def help(v):
     """Says what ``v`` is: its name and doc (a layer: its docstring and the doc of every parameter)."""
     return Description(v, mode='help')
-
-
-# ---------------------------------------------------------------------------------------------- animations
-def _video(ar):
-    """A ``(t, x, y)`` float array from a 3-d array, or a 4-/5-d one with batches and channels tiled."""
-    a = as_plot_array(ar)
-    if a.ndim == 3:
-        return a
-    if a.ndim < 3:
-        raise ValueError('animations need a 3-d (t, x, y) or 5-d array, not shape %s' % (a.shape,))
-    return tile_5d(make_tensor_5d(a), dims=[(0, 3), (1, 4)], lead=(2,), border_val=np.nan)
-
-
-def _build_animation(fig, ar, skip, interval, scrolling_plot=False, window_length=200, **kwargs):
-    from matplotlib.animation import FuncAnimation
-    skip = int(skip)
-    if skip < 1:
-        raise ValueError('skip must be a positive number of steps, not %r' % skip)
-    frames = _video(ar)
-    steps = list(range(0, frames.shape[0], skip))
-    kwargs.setdefault('cmap', 'gray')
-    kwargs.setdefault('interpolation', 'nearest')
-    kwargs.setdefault('vmin', float(np.nanmin(frames)))
-    kwargs.setdefault('vmax', float(np.nanmax(frames)))
-    if scrolling_plot:
-        gs = fig.add_gridspec(1, 2, width_ratios=[1, 2])
-        ax = fig.add_subplot(gs[0])
-        ax_trace = fig.add_subplot(gs[1])
-        trace = np.nanmean(frames.reshape(frames.shape[0], -1), axis=1)
-        ax_trace.plot(np.arange(len(trace)), trace, color='k', lw=1)
-        marker = ax_trace.axvline(0, color='C3')
-        ax_trace.set_xlabel('time (steps)')
-        ax_trace.set_ylabel('mean')
-    else:
-        ax = fig.add_subplot()
-    image = ax.imshow(frames[0], **kwargs)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    title = ax.set_title('t=0')
-
-    def update(i):
-        image.set_data(frames[i])
-        title.set_text('t=%d' % i)
-        if scrolling_plot:
-            marker.set_xdata([i, i])
-            ax_trace.set_xlim(i - window_length, i + 1)
-        return [image, title]
-
-    return FuncAnimation(fig, update, frames=steps, interval=interval, blit=False)
-
-
-def _agg_figure(scrolling_plot):
-    """A figure outside pyplot for writing animations: every frame is drawn once, by the writer."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    class _WriterCanvas(FigureCanvasAgg):
-        def draw_idle(self, *args, **kwargs):
-            """Nothing shows this canvas: the writer's own draw of each frame is enough."""
-
-    fig = Figure(figsize=(9, 3.5) if scrolling_plot else (4.5, 4), dpi=72)
-    _WriterCanvas(fig)
-    return fig
-
-
-def animate(ar, skip=10, interval=100, **kwargs):
-    """Animates a 3-d ``(t, x, y)`` or 5-d array in a new pyplot figure; returns the ``FuncAnimation``.
-
-    Every ``skip``-th frame is shown, ``interval`` ms apart; one colour scale for all frames.  Batches
-    and channels of a 5-d array are tiled (batches down, channels across).  Other keyword arguments go to
-    ``imshow``.  Use an interactive backend (``%matplotlib widget``), or :func:`animate_to_video` /
-    :func:`animate_to_html` for an embedded animation.
-
-    >>> anim = convis.animate(convis.samples.moving_grating(5000))
-    """
-    import matplotlib.pyplot as plt
-    return _build_animation(plt.figure(), ar, skip, interval, **kwargs)
-
-
-def animate_double_plot(ar, skip=10, interval=200, window_length=200, **kwargs):
-    """Animates a 3-d or 5-d array as a frame beside a scrolling trace of the spatial mean.
-
-    ``window_length`` steps of the trace are visible; a red line marks the current frame.
-    Returns the ``FuncAnimation`` (in a new pyplot figure).
-    """
-    import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=(9, 3.5))
-    return _build_animation(fig, ar, skip, interval, scrolling_plot=True, window_length=window_length, **kwargs)
-
-
-def _html(text):
-    try:
-        from IPython.display import HTML
-    except ImportError:
-        return _HTMLText(text)
-    return HTML(text)
-
-
-class _HTMLText(object):
-    def __init__(self, data):
-        self.data = data
-
-    def _repr_html_(self):
-        return self.data
-
-
-def _ffmpeg_path():
-    import matplotlib
-    try:
-        import imageio_ffmpeg
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        return matplotlib.rcParams['animation.ffmpeg_path']
-
-
-def animate_to_video(ar, skip=10, interval=100, scrolling_plot=False, window_length=200, **kwargs):
-    """Animates a 3-d or 5-d array as an mp4 video embedded in HTML (a notebook shows a player).
-
-    Frames are every ``skip``-th step, ``interval`` ms apart (``1000/interval`` frames per second);
-    ``scrolling_plot`` adds the trace of :func:`animate_double_plot`.  ffmpeg comes from
-    ``imageio-ffmpeg``.  Returns an ``IPython.display.HTML`` (its ``.data`` is the ``<video>`` tag).
-
-    >>> convis.variable_describe.animate_to_video(convis.samples.moving_grating(5000))
-    """
-    import matplotlib
-    anim = _build_animation(_agg_figure(scrolling_plot), ar, skip, interval, scrolling_plot, window_length, **kwargs)
-    with matplotlib.rc_context({'animation.ffmpeg_path': _ffmpeg_path(), 'animation.writer': 'ffmpeg'}):
-        return _html(anim.to_html5_video())
-
-
-def animate_to_html(ar, skip=10, interval=100, scrolling_plot=False, window_length=200, **kwargs):
-    """Animates a 3-d or 5-d array as a JavaScript player with embedded PNG frames.
-
-    Arguments as :func:`animate_to_video`.  Returns an ``IPython.display.HTML``.
-
-    >>> convis.variable_describe.animate_to_html(convis.samples.moving_grating(5000))
-    """
-    anim = _build_animation(_agg_figure(scrolling_plot), ar, skip, interval, scrolling_plot, window_length, **kwargs)
-    return _html(anim.to_jshtml())

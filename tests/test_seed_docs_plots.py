@@ -4,6 +4,7 @@ Each example is the code of seed document 004 (its flattened lines are checked t
 document).  Code from ``.. plot::`` blocks runs in the namespace Sphinx's plot directive gives
 (``np`` and ``plt``); the figure is then rendered to PNG, as the directive does.
 """
+import gc
 import io
 import math
 import textwrap
@@ -129,6 +130,9 @@ def test_animation_examples():
     assert isinstance(ns['anim'], FuncAnimation) and len(list(ns['anim'].new_frame_seq())) == n_frames
     assert ns['video'].data.startswith('<video') and 'data:video/mp4;base64,' in ns['video'].data
     assert ns['js'].data.count('data:image/png;base64,') == n_frames
+    plt.close('all')
+    ns.clear()
+    gc.collect()
 
 
 def test_orthographic_wrapper_examples():
