@@ -735,8 +735,8 @@ class Layer(torch.nn.Module):
         return t
 
     def _fit_chunks(self, inp, outp, dt, t):
-        x = self._as_model_tensor(inp)
-        y = self._as_model_tensor(outp)
+        x = self._as_model_tensor(inp).detach()  # data: a graph that made them (e.g. y = goal_model(x)) is not fitted
+        y = self._as_model_tensor(outp).detach()
         if x.shape[2] != y.shape[2]:
             raise ValueError('input has %d frames but the target has %d' % (x.shape[2], y.shape[2]))
         end = x.shape[2]
