@@ -172,3 +172,24 @@ def page(browser_context):
     pg.console = ConsoleLog(pg)
     yield pg
     pg.close()
+
+
+MEASUREMENTS = {}
+"""Numbers measured in the browser (latencies, bytes per second), shown at the end of the run."""
+
+
+@pytest.fixture(scope='session')
+def measurements():
+    """A dict to record measured numbers in; they are printed in the terminal summary and saved as JSON."""
+    return MEASUREMENTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not MEASUREMENTS:
+        return
+    terminalreporter.section('measured in the browser')
+    for name, value in MEASUREMENTS.items():
+        terminalreporter.write_line('%-45s %s' % (name, value))
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(os.path.join(ARTIFACTS, 'measurements.json'), 'w') as f:
+        json.dump(MEASUREMENTS, f, indent=1)

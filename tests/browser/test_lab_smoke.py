@@ -7,6 +7,7 @@ from labpage import NOTEBOOKS, open_lab, screenshot
 
 pytestmark = pytest.mark.browser
 
+
 def test_lab_opens_and_lists_the_notebooks(page, lab_server):
     open_lab(page, lab_server)
     expected = sorted(n for n in os.listdir(NOTEBOOKS) if n.endswith('.ipynb'))
