@@ -79,23 +79,30 @@ def file_throughput(folder, n=2000, shape=(64, 64)):
     return video, result
 
 
-def pipeline(video, n=2000, dt=500):
-    """A model on frames in memory vs the same model between an mp4 and an HDF5 file (Runner.run)."""
-    frames = VideoReader(video).get(n)
+def pipeline(video, dt=500, repeat=5):
+    """A model on frames in memory vs the same model between an mp4 and an HDF5 file (Runner.run).
+
+    Both runs use the same warmed-up model (state cleared before each), alternate ``repeat`` times,
+    and the best time of each is kept.
+    """
     result = {}
-    for name, make in (('LN 10x5x5', _ln), ('Retina', convis.retina.Retina)):
+    folder = os.path.dirname(video)
+    for name, make, n in (('LN 10x5x5', _ln, 2000), ('Retina', convis.retina.Retina, 1000)):
+        frames = VideoReader(video).get(n)
         model = make()
-        model.run(frames[:dt], dt=dt)
-        model.clear_state()
-        _, sec = _timed(lambda: model.run(frames, dt=dt, progress=False))
-        mem = _fps(n, sec)
-        model = make()
-        folder = os.path.dirname(video)
-        with HDF5Writer(os.path.join(folder, 'out_%s.h5' % name.split()[0])) as out:
-            runner = convis.Runner(model, VideoReader(video), out, chunk_size=dt)
-            k, sec = _timed(lambda: runner.run(n, progress=False))
-        assert k == n
-        files = _fps(n, sec)
+        model.run(frames[:dt], dt=dt, progress=False)
+        best_mem = best_files = float('inf')
+        for _ in range(repeat):
+            model.clear_state()
+            _, sec = _timed(lambda: model.run(frames, dt=dt, progress=False))
+            best_mem = min(best_mem, sec)
+            model.clear_state()
+            with HDF5Writer(os.path.join(folder, 'out.h5')) as out:
+                runner = convis.Runner(model, VideoReader(video), out, chunk_size=dt)
+                k, sec = _timed(lambda: runner.run(n, progress=False))
+            assert k == n
+            best_files = min(best_files, sec)
+        mem, files = _fps(n, best_mem), _fps(n, best_files)
         result[name] = {'in memory': mem, 'mp4 -> model -> HDF5': files, 'streams share of time': 1 - files / mem}
     return result
 
