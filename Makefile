@@ -19,8 +19,12 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labextension/package.json labextension/package-lock.json labextension/src/* labextension/style/*)
 	$(PIP) install --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	rm -f $(VENV)/share/jupyter/labextensions/convis-widgets  # a development link, if any (Voila cannot serve it)
 	$(PIP) install -e ".[dev]"
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter labextension develop --overwrite .
+	# The install builds labextension/ into convis_widgets/labextension and copies it to share/jupyter; only where
+	# an installer did not, link it (jupyter labextension develop) instead.
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "convis-widgets.*enabled" || \
+		PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter labextension develop --overwrite .
 	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "convis-widgets.*enabled"
 	touch $(STAMP)
 

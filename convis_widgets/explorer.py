@@ -123,7 +123,9 @@ class ModelExplorer(widgets.VBox):
 
         controls = widgets.HBox([self.picker, self.rescale_button])
         right = [controls, self._outputs_box] + ([self.impulse] if self.impulse is not None else [])
-        super().__init__([self.status, widgets.HBox([self.panel, widgets.VBox(right)])])
+        self._outputs_box.layout = widgets.Layout(flex_flow='row wrap')
+        super().__init__([self.status, widgets.HBox([self.panel, widgets.VBox(right)],
+                                                    layout=widgets.Layout(flex_flow='row wrap'))])
         self.add_class('convis-model-explorer')
         self.schedule()
 
@@ -132,7 +134,9 @@ class ModelExplorer(widgets.VBox):
         """Uses ``stimulus`` (a name of STIMULI, an array/tensor/Output, or a video file) and re-runs."""
         t, x, y = self.shape
         if isinstance(stimulus, str) and stimulus in STIMULI:
-            a = make_stimulus(stimulus, t, x, y, dt=self.dt)[None, None]
+            # generated stimuli span the model's input luminance range (0..255 for the retina)
+            scale = self.model.resolution.input_luminosity_range
+            a = scale * make_stimulus(stimulus, t, x, y, dt=self.dt)[None, None]
             name = stimulus
         else:
             a = load_stimulus(stimulus)

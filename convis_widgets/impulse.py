@@ -145,8 +145,8 @@ class ImpulseResponsePanel(widgets.VBox):
         if not self.views or len(self.views) != len(outs):
             for v in self.views:
                 v.close()
-            self.views = [TensorView(o, title=k, colormap='RdBu', symmetric=True, dt=self._dt) for o, k in
-                          zip(outs, keys)]
+            self.views = [TensorView(o, title=k, colormap='RdBu', symmetric=True, dt=self._dt,
+                                     zoom=max(1, 128 // max(o.shape[3], o.shape[4]))) for o, k in zip(outs, keys)]
             frame = (int(round(self._initial_time / self._dt)) if self._initial_time is not None
                      else int(np.argmax(np.abs(centre[0]))))
             for v in self.views:

@@ -314,7 +314,8 @@ class ParameterPanel(widgets.VBox):
             container = widgets.Accordion if group_by == 'accordion' else widgets.Tab
             body = container(children=boxes, titles=tuple(groups.keys()))
         self.body = body
-        super().__init__([widgets.HBox([reset_all, self.message]), body])
+        super().__init__([widgets.HBox([reset_all, self.message]), body],
+                         layout=widgets.Layout(min_width='600px', width='600px'))
         self.add_class('convis-parameter-panel')
         self._by_id = {id(c.parameter): c for c in self.controls.values()}
         self._hook = follow_parameters(self)
