@@ -252,7 +252,12 @@ class VideoReader(Stream):
             try:
                 self._n_frames = int(imageio_ffmpeg.count_frames_and_secs(self.filename)[0])
             except (OSError, RuntimeError) as e:
-                raise ValueError('cannot count the frames of %r: %s' % (self.filename, e)) from None
+                estimate = float(self.meta.get('duration') or 0) * (self.fps or 0)
+                if not np.isfinite(estimate) or estimate <= 0:
+                    raise ValueError('cannot count the frames of %r: %s' % (self.filename, e)) from None
+                self._n_frames = int(round(estimate))
+                logger.warning('%s: ffmpeg could not count the frames; %d estimated from the duration',
+                               self.filename, self._n_frames)
         return self._n_frames
 
     def _seek(self, i):
