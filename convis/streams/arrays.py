@@ -40,9 +40,7 @@ class _ArrayReader(Stream):
     def _length(self):
         return int(self._data.shape[0])
 
-    def _seek(self, i):
-        if i > self._length():
-            raise ValueError('cannot seek to frame %d of %d' % (i, self._length()))
+    _seek = Stream._seek_position
 
     def _read(self, n):
         a = self._data[self._pos:self._pos + n]

@@ -124,6 +124,12 @@ class Stream(object):
     def _seek(self, i):
         raise io.UnsupportedOperation('%s cannot seek' % type(self).__name__)
 
+    def _seek_position(self, i):
+        """A ``_seek`` for sources that read at ``self._pos``: only checks that frame ``i`` exists."""
+        n = self._length()
+        if n is not None and i > n:
+            raise ValueError('cannot seek to frame %d of %d' % (i, n))
+
     def _write(self, frames):
         raise io.UnsupportedOperation('%s does not accept frames (put)' % type(self).__name__)
 

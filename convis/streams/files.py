@@ -17,7 +17,7 @@ a glob (``input_*.jpg``), a folder,       :class:`ImageSequence`           --
 import os
 
 from .arrays import HDF5Reader, HDF5Writer, NumpyReader, NumpyWriter
-from .images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageSequence, VideoReader, VideoWriter
+from .images import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageSequence, VideoReader, VideoWriter, has_glob
 from .inr import InrImageFileStreamer, InrImageStreamReader, InrImageStreamWriter
 
 __all__ = ['open_input', 'open_output', 'INPUT_FORMATS', 'OUTPUT_FORMATS']
@@ -29,10 +29,6 @@ OUTPUT_FORMATS = 'HDF5 (%s), numpy (.npy .npz), INR (.inr), video (%s)' % (
     ' '.join(HDF5_EXTENSIONS), ' '.join(VIDEO_EXTENSIONS))
 
 
-def _has_glob(s):
-    return any(c in s for c in '*?[')
-
-
 def open_input(path, size=None, key=None, **kwargs):
     """A stream reading ``path``, chosen by its extension (see the module table).
 
@@ -41,7 +37,7 @@ def open_input(path, size=None, key=None, **kwargs):
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
-    if _has_glob(path):
+    if has_glob(path):
         if ext == '.inr':
             return InrImageFileStreamer(path, **kwargs)
         return ImageSequence(path, size=size, **kwargs)

@@ -27,7 +27,8 @@ VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.m
 COLOR_MODES = ('mean', 'gray', 'r', 'g', 'b', 'rgb')
 
 
-def _has_glob(s):
+def has_glob(s):
+    """Whether a file name is a glob pattern."""
     return any(c in s for c in '*?[')
 
 
@@ -35,7 +36,7 @@ def expand_filenames(filenames, extensions=IMAGE_EXTENSIONS, what='image'):
     """A sorted list of files from a glob pattern, a folder, one file name or a list of names."""
     if isinstance(filenames, (str, os.PathLike)):
         name = os.fspath(filenames)
-        if _has_glob(name):
+        if has_glob(name):
             files = sorted(glob.glob(name))
         elif os.path.isdir(name):
             files = sorted(os.path.join(name, f) for f in os.listdir(name) if f.lower().endswith(extensions))
@@ -158,9 +159,7 @@ class ImageSequence(Stream):
     def _length(self):
         return len(self.filenames) * self.repeat
 
-    def _seek(self, i):
-        if i > self._length():
-            raise ValueError('cannot seek to frame %d of %d' % (i, self._length()))
+    _seek = Stream._seek_position
 
     def _read(self, n):
         k = min(n, self._length() - self._pos)

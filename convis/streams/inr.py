@@ -138,9 +138,7 @@ class InrImageStreamReader(Stream):
     def _length(self):
         return self._data.shape[0]
 
-    def _seek(self, i):
-        if i > self._length():
-            raise ValueError('cannot seek to frame %d of %d' % (i, self._length()))
+    _seek = Stream._seek_position
 
     def _read(self, n):
         a = np.array(self._data[self._pos:self._pos + n])
@@ -233,9 +231,7 @@ class InrImageFileStreamer(Stream):
     def _length(self):
         return int(self._starts[-1])
 
-    def _seek(self, i):
-        if i > self._length():
-            raise ValueError('cannot seek to frame %d of %d' % (i, self._length()))
+    _seek = Stream._seek_position
 
     def _read(self, n):
         k = int(np.searchsorted(self._starts, self._pos, side='right')) - 1

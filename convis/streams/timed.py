@@ -13,7 +13,7 @@ A :class:`TimedSequenceStream` holds frames shown at times ``times[i]`` (seconds
 """
 import numpy as np
 
-from .base import SequenceStream, Stream, check_count, frames_public, frames_time_first
+from .base import SequenceStream, Stream, frames_public, frames_time_first
 
 __all__ = ['TimedSequenceStream', 'TimedResampleStream']
 
@@ -133,8 +133,7 @@ class TimedResampleStream(Stream):
             return 0
         return int(np.floor((times[-1] - self.t_zero) / self.dt + 1e-9)) + 1
 
-    def _seek(self, i):
-        check_count(i, 'i')
+    _seek = Stream._seek_position
 
     def _read(self, n):
         from scipy.interpolate import interp1d
