@@ -16,13 +16,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch goes first as the local CPU build (a CUDA build of torch that is already installed is kept).
+# The install builds labextension/ (npm) into convis_widgets/labextension and copies it to share/jupyter, where
+# JupyterLab, Notebook 7 and Voila find it; a development link left there before is removed first (Voila does not
+# serve files through it), and `jupyter labextension develop` links it only where an installer did not copy it.
 $(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labextension/package.json labextension/package-lock.json labextension/src/* labextension/style/*)
 	$(PIP) install --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
-	rm -f $(VENV)/share/jupyter/labextensions/convis-widgets  # a development link, if any (Voila cannot serve it)
+	@test ! -L $(VENV)/share/jupyter/labextensions/convis-widgets || rm $(VENV)/share/jupyter/labextensions/convis-widgets
 	$(PIP) install -e ".[dev]"
-	# The install builds labextension/ into convis_widgets/labextension and copies it to share/jupyter; only where
-	# an installer did not, link it (jupyter labextension develop) instead.
 	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "convis-widgets.*enabled" || \
 		PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter labextension develop --overwrite .
 	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q "convis-widgets.*enabled"
