@@ -30,6 +30,9 @@ __all__ = ['OPL', 'Bipolar', 'GanglionInput', 'GanglionSpiking', 'SATURATION_HZ'
 SATURATION_HZ = 5e5
 """The constant G (Hz) of VirtualRetina's soft saturations (gain-control Q and ganglion rectifier N)."""
 
+RANDOM_BLOCK = 64
+"""Spiking layers draw their random numbers for blocks of this many steps (aligned to the step count)."""
+
 
 def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True):
     return Parameter(value, doc=doc, unit=unit, retina_config_key=key, bounds=bounds, scale=scale,
@@ -330,13 +333,13 @@ def smooth_rectifier(v, v0, i0, lam):
     with ``eta = i0/G`` and ``w = lam (v - v0)/G``.  Continuous with slope ``lam`` at ``v0``, tends to 0
     as v goes to minus infinity and to G as v goes to infinity.
     """
-    d = lam * (v - v0)
+    d = (v - v0) * lam
     i0 = torch.clamp(i0, min=1e-12)
-    eta = i0 / SATURATION_HZ
-    w = torch.clamp(d, min=0) / SATURATION_HZ
-    pos = SATURATION_HZ * (eta + (1 - eta) * w / (1 - eta + w))
-    neg = i0 / (1 - torch.clamp(d, max=0) / i0)
-    return torch.where(d > 0, pos, neg)
+    g = SATURATION_HZ - i0
+    # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
+    neg = torch.clamp(d, max=0).neg_() if not d.requires_grad else -torch.clamp(d, max=0)
+    pos = torch.clamp(d, min=0)
+    return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
 
 
 class GanglionInput(_Stage):
@@ -444,7 +447,7 @@ class GanglionSpiking(_Stage):
         self._grid = None
         self.record_spike_times = False
         self.spike_times = []
-        for name in ('V', 'refr', 'current', 'steps', 'cell_positions'):
+        for name in ('V', 'refr', 'current', 'steps', 'cell_positions', 'noise_block', 'refr_block'):
             self.register_state(name, None)
         self.seed(seed)
 
@@ -532,56 +535,91 @@ class GanglionSpiking(_Stage):
             return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
         return counts.reshape(b, c, n_t, *out_shape)
 
+    def _draws(self, gen, k, shape, noise, sd):
+        """Random numbers of step ``k`` of the current block: membrane noise [shape], refractory [2, shape].
+
+        Blocks of ``RANDOM_BLOCK`` steps are drawn at steps that are multiples of ``RANDOM_BLOCK``, so the
+        numbers do not depend on how the input is cut into chunks.
+        """
+        stale = (self.noise_block is None or self.refr_block is None
+                 or (noise > 0 and self.noise_block.shape[0] != RANDOM_BLOCK)
+                 or (sd > 0 and self.refr_block.shape[0] != RANDOM_BLOCK))
+        if k == 0 or stale:
+            n = (RANDOM_BLOCK,) + tuple(shape)
+            dev, dtype = self.V.device, self.V.dtype
+            self.noise_block = (torch.randn(n, generator=gen, dtype=dtype).to(dev) if noise > 0
+                                else torch.zeros((1,), dtype=dtype, device=dev))
+            self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + tuple(shape), generator=gen, dtype=dtype).to(dev)
+                               if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
+        return (self.noise_block[k] if noise > 0 else None), (self.refr_block[k] if sd > 0 else None)
+
     def _integrate(self, current_in, gen):
-        """The exact LIF over the chunk; returns the spike counts [B, C, T, N]."""
+        """The exact LIF over the chunk; returns the spike counts [B, C, T, N].
+
+        Per step: the refractory part of the step (V held at 0), then the free evolution
+        ``V -> Vinf + (V - Vinf) exp(-g_L t)`` with ``Vinf = I/g_L``; where it reaches 1, the exact
+        crossing time, reset, refractory period and possibly further spikes in the same step.
+        """
         dt = self.resolution.dt
         g_l = float(self.g_L)
         mu, sd = float(self.refr_mu), float(self.refr_sigma)
         noise = float(self.noise_sigma) * math.sqrt(2 * g_l / dt)
         x = current_in.detach()
-        v, refr, cur = self.V, self.refr, self.current
-        shape, dev, dtype = v.shape, v.device, v.dtype
-        start = float(self.steps)
-        counts = []
+        n_t = x.shape[2]
+        v, refr = self.V, self.refr
+        vinf_all = (torch.cat([self.current.unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
+        self.current = x[:, :, -1]
+        counts = torch.zeros_like(vinf_all)
+        start = int(round(float(self.steps)))
+        decay = math.exp(-g_l * dt)
         log = []
-        for s in range(x.shape[2]):
-            i = cur
-            cur = x[:, :, s]
-            if noise > 0:
-                i = i + noise * torch.randn(shape, generator=gen, dtype=dtype).to(dev)
-            vinf = i / g_l
-            t = torch.clamp(refr, max=dt)
-            refr = refr - t
-            count = torch.zeros_like(v)
-            while True:
-                can = (vinf > 1) & (t < dt)
-                ratio = torch.where(can, (vinf - v) / (vinf - 1), torch.ones_like(v))
-                ts = t + torch.log(torch.clamp(ratio, min=1.0)) / g_l
-                fire = can & (ts <= dt)
-                if not bool(fire.any()):
-                    break
-                count = count + fire.to(dtype)
-                if self.record_spike_times:
-                    where = fire.nonzero(as_tuple=True)
-                    log.append(where + ((start + s) * dt + ts[where].double(),))
-                v = torch.where(fire, torch.zeros_like(v), v)
-                if sd > 0:
-                    r = torch.clamp(mu + sd * torch.randn(shape, generator=gen, dtype=dtype).to(dev), min=0)
-                else:
-                    r = torch.full_like(v, mu)
-                use = torch.minimum(r, dt - ts)
-                t = torch.where(fire, ts + use, t)
-                refr = torch.where(fire, r - use, refr)
-            v = vinf + (v - vinf) * torch.exp(-g_l * (dt - t))
-            counts.append(count)
-        self.V, self.refr, self.current = v, refr, cur
-        self.steps = torch.tensor(start + x.shape[2], dtype=torch.float64)
+        for s in range(n_t):
+            k = (start + s) % RANDOM_BLOCK
+            xi, rand_refr = self._draws(gen, k, v.shape, noise, sd)
+            vinf = vinf_all[s] if xi is None else vinf_all[s] + (noise / g_l) * xi
+            held = torch.clamp(refr, max=dt)
+            refr = refr - held
+            v_end = torch.lerp(vinf, v, torch.exp(held * g_l) * decay)
+            fire = v_end >= 1
+            if bool(fire.any()):
+                v_end, refr = self._spikes(fire, v, v_end, vinf, held, refr, rand_refr, counts[s], log,
+                                           (start + s) * dt, g_l, dt, mu, sd)
+            v = v_end
+        self.V, self.refr = v, refr
+        self.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
         if self.record_spike_times and log:
             cols = [torch.cat([entry[k] for entry in log]) for k in range(4)]
             order = torch.argsort(cols[3], stable=True)
             self.spike_times.append(tuple(col[order] for col in cols))
-        return torch.stack(counts, 2)
+        return counts.movedim(0, 2)
 
+    def _spikes(self, fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l, dt, mu, sd):
+        """Spikes of one step for the cells in ``fire`` (their free evolution reaches 1)."""
+        idx = fire.nonzero(as_tuple=True)
+        vi = vinf[idx]
+        ts = held[idx] + torch.log((vi - v[idx]) / (vi - 1)) / g_l
+        to_threshold = torch.log(vi / (vi - 1)) / g_l
+        n = torch.ones_like(vi)
+        active = torch.ones_like(vi, dtype=torch.bool)
+        draw = 0
+        while True:
+            if self.record_spike_times:
+                sel = tuple(i[active] for i in idx)
+                log.append(sel + (t_step + ts[active].double(),))
+            r = (torch.full_like(vi, mu) if sd == 0
+                 else torch.clamp(mu + sd * rand_refr[min(draw, 1)][idx], min=0))
+            free = torch.where(active, ts + r, free) if draw else ts + r
+            again = active & (free + to_threshold <= dt)
+            draw += 1
+            if not bool(again.any()):
+                break
+            ts = torch.where(again, free + to_threshold, ts)
+            n = n + again.to(n.dtype)
+            active = again
+        count[idx] = n
+        v_end = v_end.index_put(idx, torch.where(free < dt, -vi * torch.expm1(-g_l * (dt - free)), torch.zeros_like(vi)))
+        refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
+        return v_end, refr
     def get_spike_times(self):
         """All recorded spikes as numpy arrays ``(batch, channel, cell, time_s)``, sorted by time."""
         if not self.spike_times:
