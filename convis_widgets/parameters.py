@@ -58,7 +58,12 @@ def _value_of(p):
     if isinstance(p, VirtualParameter):
         return float(p.get())
     v = p.detach().reshape(-1)[0]
-    return float(v) if p.is_floating_point() else int(v)
+    if not p.is_floating_point():
+        return int(v)
+    if p.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        # show the decimal the user typed (0.005), not the float32 next to it (0.004999999888)
+        return float('%.7g' % float(v))
+    return float(v)
 
 
 def _set(p, v):
@@ -163,7 +168,7 @@ class ParameterControl(widgets.HBox):
         self.label = widgets.HTML(
             '<span title="%s"><b>%s</b>%s</span>' % (html.escape(tip), html.escape(short),
                                                      ' [%s]' % html.escape(unit) if unit else ''),
-            tooltip=tip, layout=widgets.Layout(width='170px'))
+            tooltip=tip, layout=widgets.Layout(width='190px'))
         self.slider = self._make_slider(value, continuous_update)
         self.text = (widgets.IntText if self.is_int else widgets.FloatText)(
             value=value, layout=widgets.Layout(width='100px'),
@@ -177,7 +182,7 @@ class ParameterControl(widgets.HBox):
         self.add_class('convis-parameter')
 
     def _make_slider(self, value, continuous_update):
-        layout = widgets.Layout(width='260px')
+        layout = widgets.Layout(width='240px')
         if self.is_int:
             return widgets.IntSlider(value=value, min=int(math.floor(self.low)), max=int(math.ceil(self.high)),
                                      readout=False, continuous_update=continuous_update, layout=layout)

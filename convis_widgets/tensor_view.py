@@ -300,6 +300,8 @@ class TensorView(DOMWidget):
 
         ``frames`` is ``[b, c, t, x, y]`` (or ``(t, x, y)``, ...) with the batch, channel and frame size of
         the view; the first ``put`` into an empty view sets them (and the colour scale, unless given).
+        ``Runner(model, input, output=view)`` fills the view live; ``runner.stop()`` keeps it open, while
+        ``runner.close()`` closes its outputs, this view included.
         """
         a = _as_5d_array(frames, output)
         with self._lock:
