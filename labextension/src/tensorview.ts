@@ -108,7 +108,10 @@ export class TensorViewModel extends DOMWidgetModel {
     this.on('change:frame', this._onFrameChanged, this);
     this.on('change:fps', () => (this._anchor = null), this);
     this.on('destroy', this._stopClock, this);
-    this.send({ type: 'request' }, {});
+    if (this.comm_live) {
+      // Ask the kernel for the frames (also after a page reload); a saved notebook without kernel has none.
+      this.send({ type: 'request' }, {});
+    }
     if (this.get('playing')) {
       this._startClock();
     }
