@@ -17,7 +17,7 @@ default to rectification and can be replaced by any layer or callable (``model.n
 >>> import convis
 >>> inp, out = convis.samples.generate_sample_data(input='random', size=(2000, 20, 20))
 >>> m = convis.models.LN(kernel_dim=(12, 7, 7), population=True)
->>> m.set_optimizer.LBFGS()
+>>> optimizer = m.set_optimizer.LBFGS()
 >>> losses = m.optimize(inp, out, dt=500)
 """
 import copy

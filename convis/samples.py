@@ -95,7 +95,7 @@ def sigmoid(x):
 def sparse_input(t=2000, x=20, y=20, p=0.01, seed=None):
     """Random binary frames: each pixel is 1 with probability ``p`` (a number, or one value per frame).
 
-    >>> sparse_input(1000, 10, 10, p=0.1, seed=1).mean().round(2)
+    >>> float(sparse_input(1000, 10, 10, p=0.1, seed=1).mean().round(2))
     0.1
     """
     rng = np.random.default_rng(seed)
@@ -318,7 +318,7 @@ class SampleGenerator(LN):
     >>> g = SampleGenerator('sparse', kernel_size=(20, 5, 5), p=0.05, seed=0)
     >>> x, y = g.generate()
     >>> m = convis.models.LN((50, 10, 10))
-    >>> m.set_optimizer.Adam()
+    >>> optimizer = m.set_optimizer.Adam()
     >>> losses = m.optimize(x, y)
     """
 

@@ -303,3 +303,21 @@ def test_kernel_helpers():
     assert s.shape == (2, 3, 3) and s[0, 1, 1] == 2 and s[1, 1, 1] == 1 and s[1, 0, 0] == 0
     c = nf.concatenate_time(np.ones((2, 1, 1)), np.ones((1, 3, 3)))
     assert c.shape == (3, 3, 3) and c[0, 0, 0] == 0 and c[0, 1, 1] == 1
+
+
+def test_simple_filters():
+    from convis.filters import LN, L, SmoothConv
+    x = np.random.default_rng(9).standard_normal((30, 6, 6))
+    lin = L((3, 3, 3)).set_weight(np.random.default_rng(10).standard_normal((3, 3, 3)))
+    rect = LN((3, 3, 3)).set_weight(lin.weight.detach().numpy(), flip=False)
+    np.testing.assert_allclose(rect.run(x)[0].numpy(), np.maximum(lin.run(x)[0].numpy(), 0), rtol=1e-5, atol=1e-6)
+    sc = SmoothConv(n=2, tau=0.005, spatial_filter=(3, 3))
+    assert not sc.e[0].tau.requires_grad and sc.g[1].weight.requires_grad
+    out = assert_chunking_exact(lambda: SmoothConv(n=2, tau=0.005, spatial_filter=(3, 3)), x, dts=(1, 7))
+    components = sc.get_all_components(torch.as_tensor(x[None, None], dtype=torch.float32))
+    assert components.shape == (1, 2, 30, 6, 6)
+    ones = SmoothConv(n=2, tau=0.005, spatial_filter=(3, 3))
+    for g in ones.g:
+        g.set_weight(np.ones((3, 3)), normalize=True)
+    assert float(ones.run(np.ones((400, 4, 4)))[0][0, 0, -1, 0, 0]) == pytest.approx(2.0, rel=1e-4)
+    assert out[0].shape == (1, 1, 30, 6, 6)
