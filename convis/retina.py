@@ -271,6 +271,7 @@ class Retina(Layer):
             t0 = self._lap(timing, 'bipolar', t0)
         outs = []
         if self._use['gang'] and self._ganglia:
+            spiking = []
             for k, has_spikes in self._ganglia:
                 inp = getattr(self, 'gang_%d_input' % k)
                 if getattr(inp, 'input_prev', 0) is None and 'bipolar' not in recorded and 'opl' in recorded:
@@ -279,9 +280,13 @@ class Retina(Layer):
                 recorded['ganglion_%d' % k] = g
                 t0 = self._lap(timing, 'gang_%d_input' % k, t0)
                 if self._use['spikes'] and has_spikes:
-                    g = getattr(self, 'gang_%d_spikes' % k)(g)
-                    t0 = self._lap(timing, 'gang_%d_spikes' % k, t0)
+                    spiking.append(len(outs))
                 outs.append(g)
+            if spiking:
+                layers = [getattr(self, 'gang_%d_spikes' % self._ganglia[i][0]) for i in spiking]
+                for i, counts in zip(spiking, GanglionSpiking.forward_group(layers, [outs[i] for i in spiking])):
+                    outs[i] = counts
+                t0 = self._lap(timing, 'spikes', t0)
             keys = list(self._keys)
         else:
             outs, keys = [y], ['bipolar' if 'bipolar' in recorded else ('opl' if 'opl' in recorded else 'output')]

@@ -404,6 +404,40 @@ class GanglionInput(_Stage):
         return out
 
 
+def _spikes(fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l, dt, mu, sd):
+    """Spikes of one step for the cells in ``fire`` (their free evolution reaches 1).
+
+    The first spike is at the exact crossing time; after the refractory period the cell starts
+    again from 0 and fires again in the same step if it reaches 1 before the step ends.
+    """
+    idx = fire.nonzero(as_tuple=True)
+    vi = vinf[idx]
+    ts = held[idx] + torch.log((vi - v[idx]) / (vi - 1)) / g_l
+    n = torch.ones_like(vi)
+    draw = 0
+    active = None
+    while True:
+        if log is not None:
+            sel = idx if active is None else tuple(i[active] for i in idx)
+            log.append(sel + (t_step + (ts if active is None else ts[active]).double(),))
+        r = mu if sd == 0 else torch.clamp(mu + sd * rand_refr[min(draw, 1)][idx], min=0)
+        new_free = ts + r
+        free = new_free if active is None else torch.where(active, new_free, free)
+        rest = torch.clamp(dt - free, min=0)                      # time left after the refractory period
+        v_fire = torch.expm1(rest * -g_l) * -vi                   # V from 0 over that time
+        again = v_fire >= 1
+        draw += 1
+        if not bool(again.any()):
+            break
+        ts = torch.where(again, free + torch.log(vi / (vi - 1)) / g_l, ts)
+        n = n + again.to(n.dtype)
+        active = again
+    count[idx] = n
+    v_end = v_end.index_put(idx, v_fire)
+    refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
+    return v_end, refr
+
+
 class GanglionSpiking(_Stage):
     """Leaky integrate-and-fire ganglion cells, integrated exactly (event driven) with a refractory period.
 
@@ -507,6 +541,34 @@ class GanglionSpiking(_Stage):
         return idx.to(x.device), wts.to(dtype=x.dtype, device=x.device)
 
     def forward(self, x):
+        return GanglionSpiking.forward_group([self], [x])[0]
+
+    @staticmethod
+    def forward_group(layers, inputs):
+        """Runs several spiking layers on their inputs; layers with equal neuron parameters share one loop.
+
+        The result is the same as calling each layer on its input (each keeps its own state and random
+        generator); sharing the loop only saves time.
+        """
+        prepared = [layer._prepare(x) for layer, x in zip(layers, inputs)]
+        groups = {}
+        for i, layer in enumerate(layers):
+            groups.setdefault(layer._group_key(prepared[i][0]), []).append(i)
+        counts = [None] * len(layers)
+        for members in groups.values():
+            results = GanglionSpiking._integrate([layers[i] for i in members], [prepared[i][0] for i in members],
+                                                 [prepared[i][1] for i in members])
+            for i, c in zip(members, results):
+                counts[i] = c
+        return [layer._finish(c, prep) for layer, c, prep in zip(layers, counts, prepared)]
+
+    def _group_key(self, current):
+        return (float(self.g_L), float(self.noise_sigma), float(self.refr_mu), float(self.refr_sigma),
+                self.resolution.dt, self.record_spike_times, current.dtype, str(current.device),
+                tuple(current.shape[:3]), float(self.steps))
+
+    def _prepare(self, x):
+        """Samples the input at the cells and creates the state; returns (current [B, C, T, N], gen, shape)."""
         b, c, n_t, h, w = x.shape
         gen = torch.Generator().set_state(self.rng.cpu())
         flat = x.reshape(b, c, n_t, h * w)
@@ -528,98 +590,94 @@ class GanglionSpiking(_Stage):
             self.refr = x.new_zeros((b, c, n))
             self.current = x.new_zeros((b, c, n))
             self.steps = torch.zeros((), dtype=torch.float64)
-        counts = self._integrate(current_in, gen)
-        self.rng = gen.get_state()
+        if float(self.g_L) <= 0:
+            raise ValueError('g_L must be positive, not %g' % float(self.g_L))
+        return current_in.detach(), gen, out_shape
+
+    def _finish(self, counts, prepared):
+        b, c, n_t = counts.shape[:3]
+        self.rng = prepared[1].get_state()
         if self.cells is not None and self._grid is not None:
             ny, nx = self._grid          # x-major cell order: cell ix * ny + iy is grid [iy, ix]
             return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
-        return counts.reshape(b, c, n_t, *out_shape)
+        return counts.reshape(b, c, n_t, *prepared[2])
 
-    def _draws(self, gen, k, shape, noise, sd):
-        """Random numbers of step ``k`` of the current block: membrane noise [shape], refractory [2, shape].
+    def _draw_block(self, gen, k, noise, sd):
+        """Random numbers of the block holding step ``k``: noise (times ``noise``) [64, B, C, N], refractory [64, 2, ...].
 
         Blocks of ``RANDOM_BLOCK`` steps are drawn at steps that are multiples of ``RANDOM_BLOCK``, so the
-        numbers do not depend on how the input is cut into chunks.
+        numbers do not depend on how the input is cut into chunks.  Returns True when a block was drawn.
         """
         stale = (self.noise_block is None or self.refr_block is None
                  or (noise > 0 and self.noise_block.shape[0] != RANDOM_BLOCK)
                  or (sd > 0 and self.refr_block.shape[0] != RANDOM_BLOCK))
-        if k == 0 or stale:
-            n = (RANDOM_BLOCK,) + tuple(shape)
-            dev, dtype = self.V.device, self.V.dtype
-            self.noise_block = (torch.randn(n, generator=gen, dtype=dtype).to(dev) if noise > 0
-                                else torch.zeros((1,), dtype=dtype, device=dev))
-            self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + tuple(shape), generator=gen, dtype=dtype).to(dev)
-                               if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
-        return (self.noise_block[k] if noise > 0 else None), (self.refr_block[k] if sd > 0 else None)
+        if not (k == 0 or stale):
+            return False
+        shape = tuple(self.V.shape)
+        dev, dtype = self.V.device, self.V.dtype
+        self.noise_block = (noise * torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).to(dev)
+                            if noise > 0 else torch.zeros((1,), dtype=dtype, device=dev))
+        self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + shape, generator=gen, dtype=dtype).to(dev)
+                           if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
+        return True
 
-    def _integrate(self, current_in, gen):
-        """The exact LIF over the chunk; returns the spike counts [B, C, T, N].
+    @staticmethod
+    def _integrate(layers, currents, gens):
+        """The exact LIF over the chunk for layers with equal parameters; returns their spike counts.
 
         Per step: the refractory part of the step (V held at 0), then the free evolution
         ``V -> Vinf + (V - Vinf) exp(-g_L t)`` with ``Vinf = I/g_L``; where it reaches 1, the exact
         crossing time, reset, refractory period and possibly further spikes in the same step.
         """
-        dt = self.resolution.dt
-        g_l = float(self.g_L)
-        mu, sd = float(self.refr_mu), float(self.refr_sigma)
-        noise = float(self.noise_sigma) * math.sqrt(2 * g_l / dt)
-        x = current_in.detach()
+        first = layers[0]
+        dt = first.resolution.dt
+        g_l = float(first.g_L)
+        mu, sd = float(first.refr_mu), float(first.refr_sigma)
+        noise = float(first.noise_sigma) * math.sqrt(2 * g_l / dt) / g_l
+        record = first.record_spike_times
+        sizes = [c.shape[-1] for c in currents]
+        cat = (lambda ts, dim=-1: ts[0] if len(ts) == 1 else torch.cat(ts, dim))  # noqa: E731
+        x = cat(currents)
         n_t = x.shape[2]
-        v, refr = self.V, self.refr
-        vinf_all = (torch.cat([self.current.unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
-        self.current = x[:, :, -1]
+        v, refr = cat([l.V for l in layers]), cat([l.refr for l in layers])
+        vinf_all = (torch.cat([cat([l.current for l in layers]).unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
         counts = torch.zeros_like(vinf_all)
-        start = int(round(float(self.steps)))
-        decay = math.exp(-g_l * dt)
+        start = int(round(float(first.steps)))
         log = []
+        noise_block = refr_block = None
+        random = noise > 0 or sd > 0
         for s in range(n_t):
             k = (start + s) % RANDOM_BLOCK
-            xi, rand_refr = self._draws(gen, k, v.shape, noise, sd)
-            vinf = vinf_all[s] if xi is None else vinf_all[s] + (noise / g_l) * xi
+            if random and (k == 0 or s == 0):
+                for layer, gen in zip(layers, gens):
+                    layer._draw_block(gen, k, noise, sd)
+                noise_block = cat([l.noise_block for l in layers]) if noise > 0 else None
+                refr_block = cat([l.refr_block for l in layers]) if sd > 0 else None
+            vinf = vinf_all[s] if noise_block is None else vinf_all[s] + noise_block[k]
             held = torch.clamp(refr, max=dt)
             refr = refr - held
-            v_end = torch.lerp(vinf, v, torch.exp(held * g_l) * decay)
+            v_end = torch.lerp(vinf, v, ((held - dt) * g_l).exp_())
             fire = v_end >= 1
             if bool(fire.any()):
-                v_end, refr = self._spikes(fire, v, v_end, vinf, held, refr, rand_refr, counts[s], log,
-                                           (start + s) * dt, g_l, dt, mu, sd)
+                v_end, refr = _spikes(fire, v, v_end, vinf, held, refr, None if refr_block is None else refr_block[k],
+                                      counts[s], log if record else None, (start + s) * dt, g_l, dt, mu, sd)
             v = v_end
-        self.V, self.refr = v, refr
-        self.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
-        if self.record_spike_times and log:
-            cols = [torch.cat([entry[k] for entry in log]) for k in range(4)]
-            order = torch.argsort(cols[3], stable=True)
-            self.spike_times.append(tuple(col[order] for col in cols))
-        return counts.movedim(0, 2)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        results = []
+        for j, layer in enumerate(layers):
+            sl = slice(int(offsets[j]), int(offsets[j + 1]))
+            layer.V, layer.refr, layer.current = v[..., sl], refr[..., sl], currents[j][:, :, -1]
+            layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
+            if record and log:
+                cols = [torch.cat([entry[i] for entry in log]) for i in range(4)]
+                keep = (cols[2] >= offsets[j]) & (cols[2] < offsets[j + 1])
+                cols = [col[keep] for col in cols]
+                cols[2] = cols[2] - int(offsets[j])
+                order = torch.argsort(cols[3], stable=True)
+                layer.spike_times.append(tuple(col[order] for col in cols))
+            results.append(counts[..., sl].movedim(0, 2))
+        return results
 
-    def _spikes(self, fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l, dt, mu, sd):
-        """Spikes of one step for the cells in ``fire`` (their free evolution reaches 1)."""
-        idx = fire.nonzero(as_tuple=True)
-        vi = vinf[idx]
-        ts = held[idx] + torch.log((vi - v[idx]) / (vi - 1)) / g_l
-        to_threshold = torch.log(vi / (vi - 1)) / g_l
-        n = torch.ones_like(vi)
-        active = torch.ones_like(vi, dtype=torch.bool)
-        draw = 0
-        while True:
-            if self.record_spike_times:
-                sel = tuple(i[active] for i in idx)
-                log.append(sel + (t_step + ts[active].double(),))
-            r = (torch.full_like(vi, mu) if sd == 0
-                 else torch.clamp(mu + sd * rand_refr[min(draw, 1)][idx], min=0))
-            free = torch.where(active, ts + r, free) if draw else ts + r
-            again = active & (free + to_threshold <= dt)
-            draw += 1
-            if not bool(again.any()):
-                break
-            ts = torch.where(again, free + to_threshold, ts)
-            n = n + again.to(n.dtype)
-            active = again
-        count[idx] = n
-        v_end = v_end.index_put(idx, torch.where(free < dt, -vi * torch.expm1(-g_l * (dt - free)), torch.zeros_like(vi)))
-        refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
-        return v_end, refr
     def get_spike_times(self):
         """All recorded spikes as numpy arrays ``(batch, channel, cell, time_s)``, sorted by time."""
         if not self.spike_times:
