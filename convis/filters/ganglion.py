@@ -1,0 +1,383 @@
+"""The ganglion stages of the VirtualRetina model: input current (transient, rectifier, pooling) and spikes.
+
+:class:`GanglionInput` turns the bipolar signal into a current (Hz); :class:`GanglionSpiking` integrates
+it with exact, event-driven leaky integrate-and-fire cells.  Both read the previous step's output of
+the stage before (see :mod:`convis.filters.retina`), and both are importable from there too.
+"""
+import math
+
+import numpy as np
+import torch
+
+from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
+from .temporal import exponential_recursion
+
+__all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier', 'RANDOM_BLOCK']
+
+RANDOM_BLOCK = 64
+"""Spiking layers draw their random numbers for blocks of this many steps (aligned to the step count)."""
+
+
+def smooth_rectifier(v, v0, i0, lam):
+    """VirtualRetina's smooth rectifier N (Hz), exact form with the saturation G = 5e5 Hz.
+
+    .. math::
+
+        N(v) = G\\left(\\eta + (1-\\eta)\\frac{w}{1-\\eta+w}\\right) \\text{ for } w > 0, \\qquad
+        N(v) = \\frac{i_0}{1 - \\lambda (v - v_0)/i_0} \\text{ otherwise},
+
+    with ``eta = i0/G`` and ``w = lam (v - v0)/G``.  Continuous with slope ``lam`` at ``v0``, tends to 0
+    as v goes to minus infinity and to G as v goes to infinity.
+    """
+    d = (v - v0) * lam
+    i0 = torch.clamp(i0, min=1e-12)
+    g = SATURATION_HZ - i0
+    # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
+    neg = torch.clamp(d, max=0).neg_() if not d.requires_grad else -torch.clamp(d, max=0)
+    pos = torch.clamp(d, min=0)
+    return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
+
+
+class GanglionInput(_Stage):
+    """Input current of a ganglion layer: transient high-pass, smooth rectifier and spatial pooling.
+
+    .. math::
+
+        F[s] &= e_G F[s-1] + (1-e_G) V[s-1], \\quad T[s] = V[s-1] - w_G F[s] \\\\
+        I_G[s] &= B_{\\sigma_{pool}}\\big(N(\\text{sign}\\cdot T[s-1])\\big)
+
+    with ``N`` the smooth rectifier (:func:`smooth_rectifier`); F and T start at 0, so the first
+    output is ``i_0``.  Time-parallel over a chunk.
+
+    Parameters: ``sign`` (+1 ON, -1 OFF), ``transient_tau_center`` (s), ``transient_relative_weight_center``,
+    ``v_0``, ``i_0`` (Hz), ``lambda_G`` (Hz), ``sigma_pool`` (deg).  Recordable map: ``'ganglion'``.
+
+    >>> g = GanglionInput(sign=-1)
+    >>> rates = g.run(np.random.randn(100, 20, 20), dt=50)
+    """
+
+    def __init__(self, sign=1.0):
+        super().__init__()
+        self.sign = _param(sign, 'sign of the layer: +1 for ON cells, -1 for OFF cells', '', 'sign', (-1, 1),
+                           'linear', (-1, 1), grad=False)
+        self.transient_tau_center = _param(0.02, 'time constant tau_G of the transient high-pass', 's',
+                                           'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0))
+        self.transient_relative_weight_center = _param(0.7, 'relative weight w_G of the transient high-pass',
+                                                       '', 'transient-relative-weight', (0, None), 'linear',
+                                                       (0.0, 1.0))
+        self.v_0 = _param(0.0, 'bipolar value v_0 at the linear threshold of the rectifier', '',
+                          'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0))
+        self.i_0 = _param(37.0, 'rectifier output i_0 at the linear threshold', 'Hz',
+                          'value-at-linear-threshold__Hz', (0, None), 'linear', (0.0, 200.0))
+        self.lambda_G = _param(100.0, 'slope lambda_G of the rectifier above threshold', 'Hz',
+                               'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0))
+        self.sigma_pool = _param(0.0, 'standard deviation of the spatial pooling', 'deg', 'sigma-pool__deg',
+                                 (0, None), 'linear', (0.0, 1.0))
+        for name in ('input_prev', 'F', 'T'):
+            self.register_state(name, None)
+
+    def initial_output(self, x):
+        """The ganglion input before the first step (0: no current during the first step)."""
+        return torch.zeros_like(x[:, :, :1])
+
+    def forward(self, x):
+        _check_state('GanglionInput', self.F, x)
+        if self.F is None:
+            self.F = torch.zeros_like(x[:, :, :1])
+            self.T = torch.zeros_like(x[:, :, :1])
+        if self.input_prev is None:
+            self.input_prev = torch.zeros_like(x[:, :, :1])
+        v_prev = _shift(self.input_prev, x)
+        self.input_prev = x[:, :, -1:]
+        f = exponential_recursion(v_prev, _decay(self.transient_tau_center, self.resolution.dt, x), self.F)
+        t = v_prev - _p(self.transient_relative_weight_center, x) * f
+        t_prev = _shift(self.T, t)
+        self.F, self.T = f[:, :, -1:], t[:, :, -1:]
+        rate = smooth_rectifier(_p(self.sign, x) * t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
+        blur = self._blur(self.sigma_pool, x)
+        out = blur(rate) if blur is not None else rate
+        self._keep(ganglion=out)
+        return out
+
+
+def _spikes(fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l, dt, mu, sd):
+    """Spikes of one step for the cells in ``fire`` (their free evolution reaches 1).
+
+    The first spike is at the exact crossing time; after the refractory period the cell starts
+    again from 0 and fires again in the same step if it reaches 1 before the step ends.
+    """
+    idx = fire.nonzero(as_tuple=True)
+    vi = vinf[idx]
+    ts = held[idx] + torch.log((vi - v[idx]) / (vi - 1)) / g_l
+    n = torch.ones_like(vi)
+    draw = 0
+    active = None
+    while True:
+        if log is not None:
+            sel = idx if active is None else tuple(i[active] for i in idx)
+            log.append(sel + (t_step + (ts if active is None else ts[active]).double(),))
+        r = mu if sd == 0 else torch.clamp(mu + sd * rand_refr[min(draw, 1)][idx], min=0)
+        new_free = ts + r
+        free = new_free if active is None else torch.where(active, new_free, free)
+        rest = torch.clamp(dt - free, min=0)                      # time left after the refractory period
+        v_fire = torch.expm1(rest * -g_l) * -vi                   # V from 0 over that time
+        again = v_fire >= 1
+        draw += 1
+        if not bool(again.any()):
+            break
+        ts = torch.where(again, free + torch.log(vi / (vi - 1)) / g_l, ts)
+        n = n + again.to(n.dtype)
+        active = again
+    count[idx] = n
+    v_end = v_end.index_put(idx, v_fire)
+    refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
+    return v_end, refr
+
+
+class GanglionSpiking(_Stage):
+    """Leaky integrate-and-fire ganglion cells, integrated exactly (event driven) with a refractory period.
+
+    .. math::
+
+        \\frac{dV}{dt} = I + \\sigma_V\\sqrt{2 g_L/dt}\\,\\xi - g_L V, \\qquad
+        V \\geq 1 \\Rightarrow \\text{spike}, V \\leftarrow 0 \\text{ for } \\max(0, \\mathcal{N}(\\mu_r, \\sigma_r))
+
+    The current of a cell is held constant over each step: on step k it is the input map of step
+    k-1 (0 on the first step), sampled at the cell; the noise ``xi ~ N(0,1)`` is drawn per cell and step.
+    Spike times are exact within the step.  ``V`` starts at 0, or uniform in [0, 1) with
+    ``random_init = 1``.  Random numbers come from the layer's own generator (:meth:`seed`).
+
+    By default every pixel is a cell and the output is the number of spikes per step, shaped like the
+    input.  :meth:`set_cells` places cells at positions in degrees (bilinear sampling of the map at
+    ``(W/2 + ppd x, H/2 + ppd y)`` with edge clamping), or describes a VirtualRetina square or
+    circular array; the output is then ``[batch, channel, time, ny, nx]`` for a square grid and
+    ``[batch, channel, time, 1, n_cells]`` otherwise.  With ``record_spike_times = True`` each call
+    appends ``(batch, channel, cell, time_s)`` tensors to ``spike_times`` (cells in VirtualRetina order).
+
+    Parameters: ``g_L`` (Hz), ``noise_sigma`` (sigma_V), ``refr_mu`` (s), ``refr_sigma`` (s),
+    ``random_init`` (0 or 1).
+
+    >>> spk = GanglionSpiking(seed=1)
+    >>> counts = spk.run(80 * np.ones((200, 5, 5)), dt=50)
+    """
+
+    def __init__(self, seed=None):
+        super().__init__()
+        self.g_L = _param(50.0, 'leak conductance g_L of the membrane', 'Hz', 'g-leak__Hz', (1e-6, None), 'log',
+                          (1.0, 500.0), grad=False)
+        self.noise_sigma = _param(0.1, 'standard deviation sigma_V of the membrane noise (stationary)', '',
+                                  'sigma-V', (0, None), 'linear', (0.0, 1.0), grad=False)
+        self.refr_mu = _param(0.003, 'mean refractory period', 's', 'refr-mean__sec', (0, None), 'linear',
+                              (0.0, 0.02), grad=False)
+        self.refr_sigma = _param(0.0, 'standard deviation of the refractory period', 's', 'refr-stdev__sec',
+                                 (0, None), 'linear', (0.0, 0.01), grad=False)
+        self.random_init = _param(0.0, '1: the membrane potential starts uniform in [0, 1); 0: at 0', '',
+                                  'random-init', (0, 1), 'linear', (0, 1), grad=False)
+        self.cells = None
+        self._grid = None
+        self.record_spike_times = False
+        self.spike_times = []
+        for name in ('V', 'refr', 'current', 'steps', 'cell_positions', 'noise_block', 'refr_block'):
+            self.register_state(name, None)
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        """Seeds the layer's random generator (``None``: a seed drawn from torch's global generator)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2 ** 62, (1,)))
+        self._seed = int(seed)
+        self.register_state('rng', torch.Generator().manual_seed(self._seed).get_state())
+        return self
+
+    def set_cells(self, positions_deg=None, grid=None, array=None):
+        """Chooses the cells: every pixel (no argument), positions in degrees, or a VirtualRetina array.
+
+        positions_deg : array [N, 2]
+            ``(x, y)`` offsets in degrees from the map centre (x: columns, y: rows, downwards)
+        grid : (ny, nx)
+            reshape the output to a grid (positions in VirtualRetina's x-major order ``ix*ny + iy``)
+        array : dict
+            a cell array as :func:`convis.retina_virtualretina.cell_positions` describes (``'square'``,
+            ``'circular'``), resolved for the map size at the next call
+        """
+        if positions_deg is not None:
+            pos = np.asarray(positions_deg, dtype=np.float64)
+            if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
+                raise ValueError('positions_deg must be an array of shape [N, 2] (x, y), not %s' % (pos.shape,))
+            if grid is not None and grid[0] * grid[1] != len(pos):
+                raise ValueError('grid %s does not hold %d cells' % (grid, len(pos)))
+            self.cells = {'kind': 'units', 'x': pos[:, 0].tolist(), 'y': pos[:, 1].tolist(),
+                          'grid': tuple(grid) if grid is not None else None}
+        else:
+            self.cells = dict(array) if array is not None else None
+        self.cell_positions = None
+        self._grid = None
+        return self
+
+    def _positions(self, x, gen):
+        from ..retina_virtualretina import cell_positions
+        if self.cell_positions is None:
+            xs, ys, grid = cell_positions(self.cells, tuple(x.shape[-2:]), self.resolution.pixel_per_degree, gen)
+            self.cell_positions = torch.tensor([xs, ys], dtype=torch.float64).T.contiguous()
+            self._grid = grid
+        return self.cell_positions.to(torch.float64).cpu()
+
+    def _sampler(self, x, gen):
+        """Indices [N, 4] into the flattened map and bilinear weights [N, 4] of every cell."""
+        h, w = x.shape[-2:]
+        pos = self._positions(x, gen)
+        ppd = self.resolution.pixel_per_degree
+        cx, cy = w / 2.0 + ppd * pos[:, 0], h / 2.0 + ppd * pos[:, 1]
+        x0, y0 = torch.floor(cx), torch.floor(cy)
+        fx, fy = cx - x0, cy - y0
+        xi = [torch.clamp(x0 + d, 0, w - 1).long() for d in (0, 1)]
+        yi = [torch.clamp(y0 + d, 0, h - 1).long() for d in (0, 1)]
+        idx = torch.stack([yi[0] * w + xi[0], yi[0] * w + xi[1], yi[1] * w + xi[0], yi[1] * w + xi[1]], 1)
+        wts = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)
+        return idx.to(x.device), wts.to(dtype=x.dtype, device=x.device)
+
+    def forward(self, x):
+        return GanglionSpiking.forward_group([self], [x])[0]
+
+    @staticmethod
+    def forward_group(layers, inputs):
+        """Runs several spiking layers on their inputs; layers with equal neuron parameters share one loop.
+
+        The result is the same as calling each layer on its input (each keeps its own state and random
+        generator); sharing the loop only saves time.
+        """
+        prepared = [layer._prepare(x) for layer, x in zip(layers, inputs)]
+        groups = {}
+        for i, layer in enumerate(layers):
+            groups.setdefault(layer._group_key(prepared[i][0]), []).append(i)
+        counts = [None] * len(layers)
+        for members in groups.values():
+            results = GanglionSpiking._integrate([layers[i] for i in members], [prepared[i][0] for i in members],
+                                                 [prepared[i][1] for i in members])
+            for i, c in zip(members, results):
+                counts[i] = c
+        return [layer._finish(c, prep) for layer, c, prep in zip(layers, counts, prepared)]
+
+    def _group_key(self, current):
+        return (float(self.g_L), float(self.noise_sigma), float(self.refr_mu), float(self.refr_sigma),
+                self.resolution.dt, self.record_spike_times, current.dtype, str(current.device),
+                tuple(current.shape[:3]), float(self.steps))
+
+    def _prepare(self, x):
+        """Samples the input at the cells and creates the state; returns (current [B, C, T, N], gen, shape)."""
+        b, c, n_t, h, w = x.shape
+        gen = torch.Generator().set_state(self.rng.cpu())
+        flat = x.reshape(b, c, n_t, h * w)
+        if self.cells is None:
+            current_in, out_shape = flat, (h, w)
+        else:
+            idx, wts = self._sampler(x, gen)
+            current_in = (flat[..., idx] * wts).sum(-1)
+            out_shape = self._grid if self._grid is not None else (1, idx.shape[0])
+        n = current_in.shape[-1]
+        if self.V is not None and tuple(self.V.shape) != (b, c, n):
+            raise ValueError('the input %s does not match the %s cells kept from the previous chunk: call '
+                             'clear_state() before changing the input size' % (tuple(x.shape), tuple(self.V.shape)))
+        if self.V is None:
+            if float(self.random_init) >= 0.5:
+                self.V = torch.rand((b, c, n), generator=gen, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
+            else:
+                self.V = x.new_zeros((b, c, n))
+            self.refr = x.new_zeros((b, c, n))
+            self.current = x.new_zeros((b, c, n))
+            self.steps = torch.zeros((), dtype=torch.float64)
+        if float(self.g_L) <= 0:
+            raise ValueError('g_L must be positive, not %g' % float(self.g_L))
+        return current_in.detach(), gen, out_shape
+
+    def _finish(self, counts, prepared):
+        b, c, n_t = counts.shape[:3]
+        self.rng = prepared[1].get_state()
+        if self.cells is not None and self._grid is not None:
+            ny, nx = self._grid          # x-major cell order: cell ix * ny + iy is grid [iy, ix]
+            return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
+        return counts.reshape(b, c, n_t, *prepared[2])
+
+    def _draw_block(self, gen, k, noise, sd):
+        """Random numbers of the block holding step ``k``: noise (times ``noise``) [64, B, C, N], refractory [64, 2, ...].
+
+        Blocks of ``RANDOM_BLOCK`` steps are drawn at steps that are multiples of ``RANDOM_BLOCK``, so the
+        numbers do not depend on how the input is cut into chunks.  Returns True when a block was drawn.
+        """
+        stale = (self.noise_block is None or self.refr_block is None
+                 or (noise > 0 and self.noise_block.shape[0] != RANDOM_BLOCK)
+                 or (sd > 0 and self.refr_block.shape[0] != RANDOM_BLOCK))
+        if not (k == 0 or stale):
+            return False
+        shape = tuple(self.V.shape)
+        dev, dtype = self.V.device, self.V.dtype
+        self.noise_block = (noise * torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).to(dev)
+                            if noise > 0 else torch.zeros((1,), dtype=dtype, device=dev))
+        self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + shape, generator=gen, dtype=dtype).to(dev)
+                           if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
+        return True
+
+    @staticmethod
+    def _integrate(layers, currents, gens):
+        """The exact LIF over the chunk for layers with equal parameters; returns their spike counts.
+
+        Per step: the refractory part of the step (V held at 0), then the free evolution
+        ``V -> Vinf + (V - Vinf) exp(-g_L t)`` with ``Vinf = I/g_L``; where it reaches 1, the exact
+        crossing time, reset, refractory period and possibly further spikes in the same step.
+        """
+        first = layers[0]
+        dt = first.resolution.dt
+        g_l = float(first.g_L)
+        mu, sd = float(first.refr_mu), float(first.refr_sigma)
+        noise = float(first.noise_sigma) * math.sqrt(2 * g_l / dt) / g_l
+        record = first.record_spike_times
+        sizes = [c.shape[-1] for c in currents]
+        cat = (lambda ts, dim=-1: ts[0] if len(ts) == 1 else torch.cat(ts, dim))  # noqa: E731
+        x = cat(currents)
+        n_t = x.shape[2]
+        v, refr = cat([l.V for l in layers]), cat([l.refr for l in layers])
+        vinf_all = (torch.cat([cat([l.current for l in layers]).unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
+        counts = torch.zeros_like(vinf_all)
+        start = int(round(float(first.steps)))
+        log = []
+        noise_block = refr_block = None
+        random = noise > 0 or sd > 0
+        for s in range(n_t):
+            k = (start + s) % RANDOM_BLOCK
+            if random and (k == 0 or s == 0):
+                for layer, gen in zip(layers, gens):
+                    layer._draw_block(gen, k, noise, sd)
+                noise_block = cat([l.noise_block for l in layers]) if noise > 0 else None
+                refr_block = cat([l.refr_block for l in layers]) if sd > 0 else None
+            vinf = vinf_all[s] if noise_block is None else vinf_all[s] + noise_block[k]
+            held = torch.clamp(refr, max=dt)
+            refr = refr - held
+            v_end = torch.lerp(vinf, v, ((held - dt) * g_l).exp_())
+            fire = v_end >= 1
+            if bool(fire.any()):
+                v_end, refr = _spikes(fire, v, v_end, vinf, held, refr, None if refr_block is None else refr_block[k],
+                                      counts[s], log if record else None, (start + s) * dt, g_l, dt, mu, sd)
+            v = v_end
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        results = []
+        for j, layer in enumerate(layers):
+            sl = slice(int(offsets[j]), int(offsets[j + 1]))
+            layer.V, layer.refr, layer.current = v[..., sl], refr[..., sl], currents[j][:, :, -1]
+            layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
+            if record and log:
+                cols = [torch.cat([entry[i] for entry in log]) for i in range(4)]
+                keep = (cols[2] >= offsets[j]) & (cols[2] < offsets[j + 1])
+                cols = [col[keep] for col in cols]
+                cols[2] = cols[2] - int(offsets[j])
+                order = torch.argsort(cols[3], stable=True)
+                layer.spike_times.append(tuple(col[order] for col in cols))
+            results.append(counts[..., sl].movedim(0, 2))
+        return results
+
+    def get_spike_times(self):
+        """All recorded spikes as numpy arrays ``(batch, channel, cell, time_s)``, sorted by time."""
+        if not self.spike_times:
+            return tuple(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, np.float64))
+        cols = [torch.cat([e[k] for e in self.spike_times]).cpu().numpy() for k in range(4)]
+        order = np.argsort(cols[3], kind='stable')
+        return tuple(col[order] for col in cols)
