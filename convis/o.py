@@ -139,7 +139,13 @@ class O(object):
 
 
 class Ox(O):
-    """A tree of :class:`O` nodes with ``_all`` (flat view) and ``_search`` (substring search)."""
+    """A tree of :class:`O` nodes with ``_all`` (flat view) and ``_search`` (substring search).
+
+    Dicts given as values become sub-trees: ``Ox(opl={'tau': t}).opl.tau is t``.
+    """
+
+    def __init__(self, _doc='', **kwargs):
+        super().__init__(_doc, **{k: type(self)(_doc, **v) if isinstance(v, dict) else v for k, v in kwargs.items()})
 
     @classmethod
     def from_dotted(cls, pairs, doc=''):

@@ -21,7 +21,7 @@ import torch
 
 __all__ = ['Parameter', 'State', 'VirtualParameter', 'Resolution', 'as_parameter',
            'is_variable', 'default_resolution', 'set_steps_per_second', 'set_pixel_per_degree',
-           'create_Ox_from_torch_iterator_dicts']
+           'create_Ox_from_torch_iterator_dicts', 'dict_with_dots_to_hierarchical_dict']
 
 
 def _to_tensor(value, like=None):
@@ -443,6 +443,31 @@ def set_steps_per_second(sps):
 def set_pixel_per_degree(ppd):
     """Sets the default number of pixels per degree of visual angle (from the next chunk on)."""
     default_resolution.pixel_per_degree = ppd
+
+
+def dict_with_dots_to_hierarchical_dict(d):
+    """Nests a dict with dotted keys, losslessly: ``{'a.b': 1, 'a.c': 2}`` becomes ``{'a': {'b': 1, 'c': 2}}``.
+
+    Sub-dicts are merged deeply; an empty key, and a value whose key is also a prefix of other keys,
+    are kept under ``'_self'``.
+
+    >>> dict_with_dots_to_hierarchical_dict({'opl.tau': 1, 'opl.sigma': 2, 'bipolar.g_leak': 3})
+    {'opl': {'tau': 1, 'sigma': 2}, 'bipolar': {'g_leak': 3}}
+    """
+    out = {}
+    for key, value in d.items():
+        parts = [p for p in key.split('.') if p] or ['_self']
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {} if part not in node else {'_self': child}
+            node = child
+        if isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]]['_self'] = value
+        else:
+            node[parts[-1]] = value
+    return out
 
 
 def create_Ox_from_torch_iterator_dicts(iterator, doc=''):
