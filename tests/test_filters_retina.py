@@ -313,3 +313,47 @@ def test_square_and_circular_arrays():
     s = GanglionSpiking()
     with pytest.raises(ValueError, match='shape'):
         s.set_cells(np.zeros((3, 3)))
+
+
+@pytest.fixture
+def torch_loop(monkeypatch):
+    """Forces the spiking layers onto the torch loop (the one used on GPUs and without a C compiler)."""
+    from convis.filters import ganglion
+    monkeypatch.setattr(ganglion, '_NATIVE', [None])
+
+
+def run_spiking(x, dtype=torch.float64):
+    s = GanglionSpiking()
+    s.to(dtype)
+    s.set_resolution(res(sps=200.0))
+    for k, v in dict(noise_sigma=0.2, refr_sigma=0.002, random_init=1.0, refr_mu=0.002).items():
+        getattr(s, k).set(v)
+    s.seed(7)
+    s.record_spike_times = True
+    counts = s.run(x, dt=37)[0]
+    return counts, s.get_spike_times()
+
+
+def native_and_torch_runs(x, monkeypatch, dtype=torch.float64):
+    from convis.filters import ganglion
+    native = run_spiking(x, dtype)
+    monkeypatch.setattr(ganglion, '_NATIVE', [None])
+    plain = run_spiking(x, dtype)
+    return native, plain
+
+
+def test_compiled_and_torch_loops_agree(monkeypatch):
+    from convis.filters import ganglion
+    x = 150 * np.random.rand(1, 2, 150, 6, 7) + 500 * (np.random.rand(1, 2, 150, 6, 7) > 0.95)
+    (c1, t1), (c2, t2) = native_and_torch_runs(x, monkeypatch)
+    assert torch.equal(c1, c2) and float(c1.max()) >= 2
+    for a, b in zip(t1[:3], t2[:3]):
+        assert np.array_equal(a, b)
+    np.testing.assert_allclose(t1[3], t2[3], atol=1e-12)
+    assert ganglion._NATIVE == [None]
+
+
+def test_torch_loop_alone(torch_loop):
+    test_lif_spike_times_are_exact_for_a_constant_current(200.0)
+    test_lif_subthreshold_and_many_spikes_per_step()
+    test_lif_chunking_with_noise_is_exact()

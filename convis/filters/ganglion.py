@@ -4,7 +4,9 @@
 it with exact, event-driven leaky integrate-and-fire cells.  Both read the previous step's output of
 the stage before (see :mod:`convis.filters.retina`), and both are importable from there too.
 """
+import logging
 import math
+import os
 
 import numpy as np
 import torch
@@ -132,6 +134,156 @@ def _spikes(fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l
     v_end = v_end.index_put(idx, v_fire)
     refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
     return v_end, refr
+
+
+def _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):
+    """The LIF loop in torch operations (any device): returns counts [T, ...], V, refractory time, spike log."""
+    counts = torch.zeros_like(vinf_all)
+    log = [] if record else None
+    for s in range(vinf_all.shape[0]):
+        vinf = vinf_all[s]
+        held = torch.clamp(refr, max=dt)
+        refr = refr - held
+        v_end = torch.lerp(vinf, v, ((held - dt) * g_l).exp_())
+        fire = v_end >= 1
+        if bool(fire.any()):
+            v_end, refr = _spikes(fire, v, v_end, vinf, held, refr, None if refr_all is None else refr_all[s],
+                                  counts[s], log, (start + s) * dt, g_l, dt, mu, sd)
+        v = v_end
+    return counts, v, refr, log
+
+
+_C_SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+/* The exact LIF of convis.filters.ganglion over T steps for M cells, the same operations as the torch
+   loop, in double precision (inputs in float or double): returns the number of spikes and logs
+   (step, cell, time) up to log_cap entries. */
+#define CONVIS_LIF(NAME, REAL)                                                                              \
+int64_t NAME(int64_t T, int64_t M, const REAL *vinf, const REAL *rand_refr, double *v, double *refr,        \
+             REAL *counts, double g_l, double dt, double mu, double sd,                                     \
+             int64_t *log_step, int64_t *log_cell, double *log_time, int64_t log_cap, double t0) {          \
+    int64_t nlog = 0;                                                                                       \
+    double decay = exp(-dt * g_l);                                                                          \
+    for (int64_t s = 0; s < T; s++) {                                                                       \
+        const REAL *vi_s = vinf + s * M;                                                                    \
+        const REAL *rr = rand_refr ? rand_refr + s * 2 * M : 0;                                             \
+        REAL *cnt = counts + s * M;                                                                         \
+        for (int64_t i = 0; i < M; i++) {                                                                   \
+            double vi = vi_s[i], held = refr[i] < dt ? refr[i] : dt;                                        \
+            double w = held > 0 ? exp((held - dt) * g_l) : decay, v0 = v[i], ve;                            \
+            refr[i] -= held;                                                                                \
+            ve = w < 0.5 ? vi + w * (v0 - vi) : v0 - (v0 - vi) * (1.0 - w);                                 \
+            if (ve >= 1.0) {                                                                                \
+                double ts = held + log((vi - v0) / (vi - 1.0)) / g_l, n = 0.0, fr = 0.0;                    \
+                int draw = 0;                                                                               \
+                for (;;) {                                                                                  \
+                    double r = mu, rest, vf;                                                                \
+                    n += 1.0;                                                                               \
+                    if (nlog < log_cap) {                                                                   \
+                        log_step[nlog] = s; log_cell[nlog] = i; log_time[nlog] = t0 + s * dt + ts;          \
+                    }                                                                                       \
+                    nlog++;                                                                                 \
+                    if (rr) { r = mu + sd * rr[(draw < 1 ? 0 : 1) * M + i]; if (r < 0) r = 0; }             \
+                    draw++;                                                                                 \
+                    fr = ts + r;                                                                            \
+                    rest = dt - fr; if (rest < 0) rest = 0;                                                 \
+                    vf = expm1(rest * -g_l) * -vi;                                                          \
+                    ve = vf;                                                                                \
+                    if (vf >= 1.0) { ts = fr + log(vi / (vi - 1.0)) / g_l; continue; }                      \
+                    break;                                                                                  \
+                }                                                                                           \
+                cnt[i] = (REAL)n;                                                                           \
+                refr[i] = fr - dt > 0 ? fr - dt : 0;                                                        \
+            }                                                                                               \
+            v[i] = ve;                                                                                      \
+        }                                                                                                   \
+    }                                                                                                       \
+    return nlog;                                                                                            \
+}
+CONVIS_LIF(convis_lif_f64, double)
+CONVIS_LIF(convis_lif_f32, float)
+"""
+_NATIVE = []
+
+
+def _native_lif():
+    """The compiled LIF loop (built once with the system C compiler into a cache folder), or None.
+
+    Set the environment variable ``CONVIS_NO_COMPILE=1`` to always use the torch loop.
+    """
+    if _NATIVE:
+        return _NATIVE[0]
+    lib = None
+    if not os.environ.get('CONVIS_NO_COMPILE'):
+        try:
+            lib = _build_native()
+        except Exception as e:  # no compiler, no write access...: the torch loop does the same
+            logging.getLogger('convis').info('compiled LIF loop unavailable (%s); using torch operations', e)
+            lib = None
+    _NATIVE.append(lib)
+    return lib
+
+
+def _build_native():
+    import ctypes
+    import hashlib
+    import subprocess
+    import sysconfig
+    import tempfile
+    cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
+    os.makedirs(cache, exist_ok=True)
+    tag = hashlib.sha1(_C_SOURCE.encode()).hexdigest()[:12]
+    path = os.path.join(cache, 'lif_%s%s' % (tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
+    if not os.path.exists(path):
+        compiler = os.environ.get('CC', 'cc')
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            src = os.path.join(tmp, 'lif.c')
+            with open(src, 'w') as f:
+                f.write(_C_SOURCE)
+            out = os.path.join(tmp, 'lif.so')
+            subprocess.run([compiler, '-O2', '-fPIC', '-shared', '-fno-fast-math', '-ffp-contract=off', src,
+                            '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
+            os.replace(out, path)
+    lib = ctypes.CDLL(path)
+    i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
+    fns = {}
+    for name, dtype in (('convis_lif_f64', torch.float64), ('convis_lif_f32', torch.float32)):
+        fn = getattr(lib, name)
+        fn.argtypes = [i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, p, p, p, i64, dbl]
+        fn.restype = i64
+        fns[dtype] = fn
+    return fns
+
+
+def _lif_native(fns, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):
+    """Runs the compiled loop; returns the same as :func:`_lif_torch` (V and refractory time in float64)."""
+    shape = v.shape
+    n_t, m = vinf_all.shape[0], v.numel()
+    dtype = torch.float32 if vinf_all.dtype == torch.float32 else torch.float64
+    fn = fns[dtype]
+    vinf = vinf_all.detach().to(dtype).reshape(n_t, m).contiguous()
+    rr = None if refr_all is None else refr_all.detach().to(dtype).reshape(n_t, 2, m).contiguous()
+    counts = torch.zeros((n_t, m), dtype=dtype)
+    v64 = v.detach().to(torch.float64).reshape(m).clone()
+    r64 = refr.detach().to(torch.float64).reshape(m).clone()
+
+    def call(vv, rf, cnt, cap):
+        buf = [torch.zeros(max(cap, 1), dtype=t) for t in (torch.int64, torch.int64, torch.float64)]
+        n = fn(n_t, m, vinf.data_ptr(), None if rr is None else rr.data_ptr(), vv.data_ptr(), rf.data_ptr(),
+               cnt.data_ptr(), g_l, dt, mu, sd, buf[0].data_ptr(), buf[1].data_ptr(), buf[2].data_ptr(), cap,
+               start * dt)
+        return n, buf
+    log = None
+    if record:
+        n, _ = call(v64.clone(), r64.clone(), torch.zeros_like(counts), 0)
+        n, (_, cells, times) = call(v64, r64, counts, n)
+        b, c, k = np.unravel_index(cells[:n].numpy(), shape)
+        log = [tuple(torch.as_tensor(a) for a in (b, c, k)) + (times[:n],)]
+    else:
+        call(v64, r64, counts, 0)
+    # the membrane state stays in double precision, so that chunk boundaries round nothing
+    return (counts.to(vinf_all.dtype).reshape((n_t,) + tuple(shape)), v64.reshape(shape), r64.reshape(shape), log)
 
 
 class GanglionSpiking(_Stage):
@@ -310,12 +462,32 @@ class GanglionSpiking(_Stage):
         if not (k == 0 or stale):
             return False
         shape = tuple(self.V.shape)
-        dev, dtype = self.V.device, self.V.dtype
+        dev, dtype = self.current.device, self.current.dtype
         self.noise_block = (noise * torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).to(dev)
                             if noise > 0 else torch.zeros((1,), dtype=dtype, device=dev))
         self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + shape, generator=gen, dtype=dtype).to(dev)
                            if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
         return True
+
+    @staticmethod
+    def _chunk_draws(layers, gens, start, n_t, noise, sd, cat):
+        """The chunk's random numbers, step by step as the blocks hold them: [T, ...] and [T, 2, ...]."""
+        if noise <= 0 and sd <= 0:
+            return None, None
+        noise_parts, refr_parts = [], []
+        s = 0
+        while s < n_t:
+            k = (start + s) % RANDOM_BLOCK
+            for layer, gen in zip(layers, gens):
+                layer._draw_block(gen, k, noise, sd)
+            n = min(RANDOM_BLOCK - k, n_t - s)
+            if noise > 0:
+                noise_parts.append(cat([l.noise_block[k:k + n] for l in layers]))
+            if sd > 0:
+                refr_parts.append(cat([l.refr_block[k:k + n] for l in layers]))
+            s += n
+        return (torch.cat(noise_parts, 0) if noise_parts else None,
+                torch.cat(refr_parts, 0) if refr_parts else None)
 
     @staticmethod
     def _integrate(layers, currents, gens):
@@ -337,27 +509,15 @@ class GanglionSpiking(_Stage):
         n_t = x.shape[2]
         v, refr = cat([l.V for l in layers]), cat([l.refr for l in layers])
         vinf_all = (torch.cat([cat([l.current for l in layers]).unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
-        counts = torch.zeros_like(vinf_all)
         start = int(round(float(first.steps)))
-        log = []
-        noise_block = refr_block = None
-        random = noise > 0 or sd > 0
-        for s in range(n_t):
-            k = (start + s) % RANDOM_BLOCK
-            if random and (k == 0 or s == 0):
-                for layer, gen in zip(layers, gens):
-                    layer._draw_block(gen, k, noise, sd)
-                noise_block = cat([l.noise_block for l in layers]) if noise > 0 else None
-                refr_block = cat([l.refr_block for l in layers]) if sd > 0 else None
-            vinf = vinf_all[s] if noise_block is None else vinf_all[s] + noise_block[k]
-            held = torch.clamp(refr, max=dt)
-            refr = refr - held
-            v_end = torch.lerp(vinf, v, ((held - dt) * g_l).exp_())
-            fire = v_end >= 1
-            if bool(fire.any()):
-                v_end, refr = _spikes(fire, v, v_end, vinf, held, refr, None if refr_block is None else refr_block[k],
-                                      counts[s], log if record else None, (start + s) * dt, g_l, dt, mu, sd)
-            v = v_end
+        noise_all, refr_all = GanglionSpiking._chunk_draws(layers, gens, start, n_t, noise, sd, cat)
+        if noise_all is not None:
+            vinf_all = vinf_all + noise_all
+        native = _native_lif() if v.device.type == 'cpu' else None
+        if native is not None:
+            counts, v, refr, log = _lif_native(native, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
+        else:
+            counts, v, refr, log = _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         results = []
         for j, layer in enumerate(layers):
