@@ -24,21 +24,47 @@ def _best(f, repeat):
     return min(times)
 
 
+def _fit_epoch(inp, out, kernel, dt, opt, fft):
+    """Time and number of model evaluations of the first epoch of a fresh model."""
+    m = convis.models.LN(kernel, population=True)
+    m.conv.fft = fft
+    calls = [0]
+    forward = m.forward
+
+    def counting_forward(x):
+        calls[0] += 1
+        return forward(x)
+    m.forward = counting_forward
+    getattr(m.set_optimizer, opt)()
+    start = time.perf_counter()
+    m.optimize(inp, out, dt=dt, progress=False)
+    return time.perf_counter() - start, calls[0]
+
+
 def fit_epoch_times(size=(2000, 20, 20), kernel=(12, 7, 7), dt=500, repeat=3):
-    """Seconds per epoch (one ``optimize`` pass over the input) of Adam and LBFGS, direct vs FFT."""
+    """Seconds of the first epoch (one ``optimize`` pass over the input) of Adam and LBFGS from a zero kernel,
+    direct vs FFT, and seconds per model evaluation (forward + backward; LBFGS evaluates several times per chunk).
+    Best of ``repeat`` runs, alternating the two paths."""
     inp, out = convis.samples.generate_sample_data('random', size)
     result = {}
-    for fft in (False, True):
-        for opt in ('Adam', 'LBFGS'):
-            m = convis.models.LN(kernel, population=True)
-            m.conv.fft = fft
-            getattr(m.set_optimizer, opt)()
-            result[(opt, fft)] = _best(lambda: m.optimize(inp, out, dt=dt, progress=False), repeat if opt == 'Adam' else 1)
     for opt in ('Adam', 'LBFGS'):
-        d, f = result[(opt, False)], result[(opt, True)]
-        print('LN %s fit, %s input, %s kernel, dt=%d: direct %.3f s/epoch, FFT %.3f s/epoch, speed-up %.1fx'
-              % (opt, size, kernel, dt, d, f, d / f))
-    return {'%s_%s_s_per_epoch' % (opt, 'fft' if fft else 'direct'): v for (opt, fft), v in result.items()}
+        runs = {False: [], True: []}
+        for _ in range(repeat):
+            for fft in (False, True):
+                runs[fft].append(_fit_epoch(inp, out, kernel, dt, opt, fft))
+        for fft in (False, True):
+            seconds, calls = min(runs[fft])
+            name = '%s_%s' % (opt, 'fft' if fft else 'direct')
+            result[name + '_s_per_epoch'] = seconds
+            result[name + '_evaluations_per_epoch'] = calls
+            result[name + '_s_per_evaluation'] = seconds / calls
+        d, f = result['%s_direct_s_per_epoch' % opt], result['%s_fft_s_per_epoch' % opt]
+        de, fe = result['%s_direct_s_per_evaluation' % opt], result['%s_fft_s_per_evaluation' % opt]
+        print('LN %s fit, %s input, %s kernel, dt=%d: direct %.3f s/epoch, FFT %.3f s/epoch (speed-up %.1fx); '
+              'per evaluation direct %.3f s, FFT %.3f s (speed-up %.1fx; %d and %d evaluations)'
+              % (opt, size, kernel, dt, d, f, d / f, de, fe, de / fe, result['%s_direct_evaluations_per_epoch' % opt],
+                 result['%s_fft_evaluations_per_epoch' % opt]))
+    return result
 
 
 def conv_speedup(size=(500, 100, 100), kernel=(10, 15, 15), repeat=2):

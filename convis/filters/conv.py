@@ -97,11 +97,23 @@ def cost_ratio(x_shape, w_shape):
     return direct / fft
 
 
+def _shifted_sum(x, w):
+    """Valid correlation with a kernel that is 1 x 1 in space: ``y[t] = sum_k w[k] x[t + k]`` (channels mixed)."""
+    n = x.shape[2] - w.shape[2] + 1
+    single = x.shape[1] == 1 and w.shape[0] == 1
+    y = None
+    for k in range(w.shape[2]):
+        xs = x[:, :, k:k + n]
+        term = xs * w[0, 0, k, 0, 0] if single else torch.einsum('bi...,oi->bo...', xs, w[:, :, k, 0, 0])
+        y = term if y is None else y + term
+    return y
+
+
 def correlate(x, w, bias=None, fft='auto'):
     """Valid cross-correlation of a padded 5-d input with a 5-d kernel, direct or by FFT (``fft``: True/False/'auto').
 
     Kernels that are 1 frame long are computed as 2-d convolutions with time folded into the batch,
-    kernels that are 1 x 1 in space as 1-d convolutions with space folded into the batch.
+    kernels that are 1 x 1 in space as a sum of time-shifted copies of the input (faster than a convolution).
     """
     if fft not in (True, False, 'auto'):
         raise ValueError("fft must be True, False or 'auto', not %r" % (fft,))
@@ -115,9 +127,7 @@ def correlate(x, w, bias=None, fft='auto'):
         y2 = F.conv2d(x2, w[:, :, 0])
         y = y2.reshape(b, t, co, y2.shape[2], y2.shape[3]).transpose(1, 2)
     elif kx == 1 and ky == 1 and kt > 1:
-        x1 = x.permute(0, 3, 4, 1, 2).reshape(b * nx * ny, ci, t)
-        y1 = F.conv1d(x1, w[:, :, :, 0, 0])
-        y = y1.reshape(b, nx, ny, co, y1.shape[2]).permute(0, 3, 4, 1, 2)
+        y = _shifted_sum(x, w)
     else:
         y = F.conv3d(x, w)
     if bias is not None:
