@@ -126,7 +126,7 @@ def test_set_weight_shapes():
     assert c.set_weight(np.ones((3, 5))).kernel_size == (1, 3, 5)
     assert c.set_weight(np.ones((2, 3, 5))).kernel_size == (2, 3, 5)
     c.set_weight(2.5)
-    assert c.kernel_size == (2, 3, 5) and float(c.weight.min()) == 2.5
+    assert c.kernel_size == (2, 3, 5) and float(c.weight.detach().min()) == 2.5
     c.set_weight(np.ones((2, 3, 4)), normalize=True)
     assert float(c.weight.sum()) == pytest.approx(1.0)
     c4 = Conv3d(2, 3, (1, 1, 1)).set_weight(np.ones((2, 3, 3)), preserve_channels=True)
