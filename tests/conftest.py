@@ -22,10 +22,3 @@ def _seed_and_defaults():
     convis.set_steps_per_second(sps)
     convis.set_pixel_per_degree(ppd)
 
-
-REFERENCE = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference')
-
-
-def reference_path(*parts):
-    """Path to a file of the shared reference data (VirtualRetina outputs, seed documents)."""
-    return os.path.abspath(os.path.join(REFERENCE, *parts))

@@ -1,4 +1,6 @@
-"""Assertions shared by the tests."""
+"""Assertions and paths shared by the tests (import with ``from helpers import ...``)."""
+import os
+
 import numpy as np
 import torch
 
@@ -28,3 +30,12 @@ def assert_chunking_exact(make_layer, x, dts=(1, 3, 17, None), rtol=1e-5, atol=1
             err = np.abs(a - b).max()
             assert err <= max(rtol * scale, atol), 'dt=%s output %d: max |diff| %g (scale %g)' % (dt, k, err, scale)
     return whole
+
+
+REFERENCE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference'))
+
+
+def reference_path(*parts):
+    """Path to a file of the shared reference data (VirtualRetina outputs, configurations, seed documents),
+    kept in ``shared/reference`` beside the repository."""
+    return os.path.join(REFERENCE, *parts)

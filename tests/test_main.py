@@ -12,7 +12,7 @@ from PIL import Image
 import convis
 from convis.__main__ import main
 from convis.streams import InrImageStreamReader, NumpyReader, VideoReader, VideoWriter
-from conftest import reference_path
+from helpers import reference_path
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 CONFIGS = reference_path('virtualretina', 'configs')

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from convis.retina_virtualretina import RetinaConfiguration, SCHEMA, default_config
-from conftest import reference_path
+from helpers import reference_path
 
 CONFIGS = sorted(glob.glob(reference_path('virtualretina', 'configs', '*.xml')))
 

@@ -15,7 +15,7 @@ import pytest
 from matplotlib.animation import FuncAnimation
 
 import convis
-from conftest import reference_path
+from helpers import reference_path
 
 with open(reference_path('seed-docs', '004_9934f7d205622725.txt')) as f:
     DOC = ' '.join(f.read().replace('>>>', ' ').replace('..', ' ').split())

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import convis
-from conftest import reference_path
+from helpers import reference_path
 
 
 def doc_block(document, after):
