@@ -184,20 +184,21 @@ class Retina(Layer):
         layers = config.get('ganglion-layers') or []
         enabled = [(i, g) for i, g in enumerate(layers) if g.get('enabled', True)]
         old = {name: getattr(self, name) for name in self._ganglion_module_names()}
+        device, dtype = self.opl.device, self.opl.dtype
         for name in old:
             delattr(self, name)
         self._ganglia = []
         keys = []
         border = self._border_px(config)
         for k, (i, g) in enumerate(enabled):
-            inp = old.get('gang_%d_input' % k) or GanglionInput()
+            inp = old.get('gang_%d_input' % k) or GanglionInput().to(device=device, dtype=dtype)
             _parse_stage(inp, view, 'ganglion-layers.%d.' % i, key)
             setattr(self, 'gang_%d_input' % k, inp)
             channel = g.get('spiking-channel')
             has_spikes = channel is not None
             if has_spikes:
                 spk = old.get('gang_%d_spikes' % k) or GanglionSpiking(
-                    seed=None if self._seed_value is None else self._seed_value + 7919 * k)
+                    seed=None if self._seed_value is None else self._seed_value + 7919 * k).to(device=device, dtype=dtype)
                 _parse_stage(spk, view, 'ganglion-layers.%d.spiking-channel.' % i, key)
                 spk.set_cells(array=self._cell_array(channel, border))
                 setattr(self, 'gang_%d_spikes' % k, spk)

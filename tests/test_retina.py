@@ -8,7 +8,7 @@ import torch
 
 import convis
 from convis.retina import Retina, RetinaConfiguration
-from conftest import reference_path
+from helpers import reference_path
 from helpers import assert_chunking_exact
 
 CAT = reference_path('virtualretina', 'configs', 'EXAMPLE_cat_X_cell.xml')
@@ -101,6 +101,9 @@ def test_double_precision_keeps_the_configured_values_exactly():
     for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         assert p.dtype == torch.float64 and float(p) == float(q), name
     assert float(a.opl.tau_center) == 0.01 and float(a.gang_0_input.transient_tau_center) == 0.03
+    b.parse_config(PRIMATE)                                   # new ganglion layers follow the retina's dtype
+    assert all(p.dtype == torch.float64 for p in b.parameters())
+    assert float(b.gang_3_input.transient_tau_center) == 0.03
 
 
 def test_record_adds_intermediate_maps_and_checks_names():

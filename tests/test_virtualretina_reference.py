@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import convis
-from conftest import reference_path
+from helpers import reference_path
 
 NAMES = sorted(os.path.basename(p)[:-4] for p in glob.glob(reference_path('virtualretina', '*.npz')))
 STORED_MAPS_TOL = 2e-7          # float32 storage of the maps (6e-8) plus our own rounding
@@ -83,14 +83,9 @@ def center_cases():
             yield name, str(stage)
 
 
-def float64_tolerance(name, stage):
-    # the pooled (magnocellular) layers of the log-polar primate retina agree to 1.4e-8 only (see the report)
-    return 3e-8 if ('primate' in name and stage in ('ganglion_2', 'ganglion_3')) else 1e-9
-
-
 @pytest.mark.parametrize('name,stage', list(center_cases()))
 def test_center_traces_float64(name, stage):
-    assert center_error(name, torch.float64, stage) <= float64_tolerance(name, stage)
+    assert center_error(name, torch.float64, stage) <= 1e-9
 
 
 @pytest.mark.parametrize('name,stage', list(center_cases()))
