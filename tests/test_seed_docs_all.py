@@ -29,7 +29,7 @@ import pytest
 import torch
 
 import convis
-from conftest import reference_path
+from helpers import reference_path
 
 matplotlib.use('Agg')
 CUDA = torch.cuda.is_available()
@@ -179,12 +179,8 @@ def test_running_the_premade_retina_whole_and_in_chunks():
         assert a > 0 and b > 0 and 0.5 < a / b < 2.0
     # the samples are in [0, 1] while the retina reads luminances in [0, 255] and starts adapted to 127.5:
     # it sees a dark screen, to which the OFF cells answer more than the ON cells
-    assert the_input.max() <= 1 and m_range(ns['m']) == 255
+    assert the_input.max() <= 1 and ns['m'].resolution.input_luminosity_range == 255
     assert spike_counts(whole[1]).sum() > 1.1 * spike_counts(whole[0]).sum()
-
-
-def m_range(model):
-    return model.resolution.input_luminosity_range
 
 
 # ---------------------------------------------------------------------------------------------- 002 PyTorch
