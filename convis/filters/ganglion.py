@@ -140,6 +140,7 @@ def _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):
     """The LIF loop in torch operations (any device): returns counts [T, ...], V, refractory time, spike log."""
     counts = torch.zeros_like(vinf_all)
     log = [] if record else None
+    v, refr = v.to(vinf_all.dtype), refr.to(vinf_all.dtype)
     for s in range(vinf_all.shape[0]):
         vinf = vinf_all[s]
         held = torch.clamp(refr, max=dt)
@@ -308,6 +309,10 @@ class GanglionSpiking(_Stage):
 
     Parameters: ``g_L`` (Hz), ``noise_sigma`` (sigma_V), ``refr_mu`` (s), ``refr_sigma`` (s),
     ``random_init`` (0 or 1).
+
+    On the CPU the loop over steps runs as a small C function, compiled once with the system compiler
+    and cached (``~/.cache/convis``); without a compiler, on GPUs, or with ``CONVIS_NO_COMPILE=1`` the
+    same computation runs as torch operations.  The spiking output is not differentiable.
 
     >>> spk = GanglionSpiking(seed=1)
     >>> counts = spk.run(80 * np.ones((200, 5, 5)), dt=50)
