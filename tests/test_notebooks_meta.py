@@ -13,6 +13,8 @@ import nbformat
 import pytest
 
 NOTEBOOKS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', 'notebooks'))
+EXPECTED = ['00_tour', '01_retina_model', '02_fitting_ln_models', '03_spikes', '04_streams_and_runner',
+            '05_build_your_own']
 CHECK = 'nbval-check-output'
 TEXT_MIMES = {'text/plain'}
 
@@ -43,6 +45,11 @@ def nb(request):
 
 def code(nb):
     return [c for c in nb.cells if c.cell_type == 'code']
+
+
+def test_the_course_is_complete():
+    names = [os.path.splitext(os.path.basename(p))[0] for p in notebook_paths()]
+    assert names == EXPECTED
 
 
 def test_valid_and_runs_on_the_default_python_kernel(nb):

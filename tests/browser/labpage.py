@@ -45,7 +45,7 @@ def open_lab(page, server, path='/lab'):
 
 def open_notebook(page, server, name):
     """Opens notebook ``name`` in JupyterLab and waits until its kernel is idle."""
-    open_lab(page, server, '/lab/tree/%s' % name)
+    open_lab(page, server, '/lab/tree/%s?reset' % name)
     page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=60000)
     wait_kernel_idle(page)
 
