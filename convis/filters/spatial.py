@@ -35,7 +35,7 @@ from ..variables import Parameter
 
 __all__ = ['deriche_coefficients', 'recursive_gaussian_matrix', 'recursive_gaussian_blur', 'blur_operator',
            'log_polar_sigma_map', 'log_polar_gaussian_matrices', 'log_polar_gaussian_blur',
-           'SpatialRecursiveFilter', 'MIN_SIGMA_PX']
+           'SpatialRecursiveFilter', 'SeparableBlur', 'MIN_SIGMA_PX']
 
 MIN_SIGMA_PX = 0.1
 """Below this sigma (in pixels) the blur is the identity, as in VirtualRetina."""
@@ -149,6 +149,16 @@ def _apply_axis_matrices(x, a_rows, a_cols):
     if a_rows is not None:
         x = torch.matmul(a_rows, x)
     return x
+
+
+class SeparableBlur(object):
+    """A blur ``A_rows @ x @ A_cols^T`` of the last two axes (a matrix may be None: identity)."""
+
+    def __init__(self, a_rows, a_cols):
+        self.a_rows, self.a_cols = a_rows, a_cols
+
+    def __call__(self, x):
+        return _apply_axis_matrices(x, self.a_rows, self.a_cols)
 
 
 def recursive_gaussian_blur(x, sigma_px, sigma_px_rows=None):
@@ -293,7 +303,7 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
         a_rows = recursive_gaussian_matrix(sigma_px, h, dtype, device)
         if a_cols is None and a_rows is None:
             return None
-        return lambda x: _apply_axis_matrices(x, a_rows, a_cols)
+        return SeparableBlur(a_rows, a_cols)
     s = float(sigma_px.detach()) if isinstance(sigma_px, torch.Tensor) else float(sigma_px)
     if s < MIN_SIGMA_PX:
         return None
