@@ -7,7 +7,8 @@ Every model here is a :class:`~convis.Layer` with memory (convolutions keep thei
 * ``population=True`` (default): the last stage is a :class:`~convis.filters.Conv3d` padded in space,
   so the output is an image sequence of the input's size (one model cell per pixel).
 * ``population=False``: the last stage is a :class:`~convis.filters.RF` covering the whole frame,
-  so the output is one time series per channel, ``[batch, channel, time, 1, 1]``.
+  so the output is one time series per channel, ``[batch, channel, time, 1, 1]`` (the spatial part of
+  ``kernel_dim`` is not used: the receptive field takes the size of the first frame it sees).
 
 ``kernel_dim`` is ``(t, x, y)`` in frames and pixels, or ``(out_channels, in_channels, t, x, y)``.
 The first convolution starts at zero; later stages start as the identity (a unit impulse), so a
@@ -40,7 +41,7 @@ __all__ = ['List', 'Dict', 'Sequential', 'Parallel', 'make_sequential_parallel_m
 
 
 def __getattr__(name):
-    if name == 'Retina':
+    if name in ('Retina', 'retina'):  # ``convis.models.retina()`` as the original documentation writes it
         from .retina import Retina
         return Retina
     raise AttributeError('module %r has no attribute %r' % (__name__, name))

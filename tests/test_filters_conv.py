@@ -128,7 +128,7 @@ def test_set_weight_shapes():
     c.set_weight(2.5)
     assert c.kernel_size == (2, 3, 5) and float(c.weight.detach().min()) == 2.5
     c.set_weight(np.ones((2, 3, 4)), normalize=True)
-    assert float(c.weight.sum()) == pytest.approx(1.0)
+    assert float(c.weight.detach().sum()) == pytest.approx(1.0)
     c4 = Conv3d(2, 3, (1, 1, 1)).set_weight(np.ones((2, 3, 3)), preserve_channels=True)
     assert tuple(c4.weight.shape) == (3, 2, 2, 3, 3)
     c5 = Conv3d().set_weight(torch.ones(2, 1, 3, 3, 3))

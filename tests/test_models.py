@@ -180,5 +180,5 @@ def test_nested_models():
 
 
 def test_models_are_reexported_and_retina_is_lazy():
-    assert convis.models.Retina is convis.retina.Retina
+    assert convis.models.Retina is convis.retina.Retina and convis.models.retina is convis.retina.Retina
     assert models.LNSN is models.LNLN and models.LNFDSNF is models.LNFDLNF
