@@ -113,6 +113,7 @@ def test_slider_keyboard_moves_rerun_the_model(tour, measurements):
     }''', out.element_handle())
     show_frame(tour.view('input'), 30)     # the views are linked: all show frame 30, in the onset burst
     page.wait_for_function('el => el.dataset.currentFrame === "30"', arg=out.element_handle())
+    screenshot(page, 'tour_explorer_opl_open', element=page.locator('.convis-model-explorer'))
     handle.focus()
 
     def move(key):
