@@ -31,13 +31,24 @@ def smooth_rectifier(v, v0, i0, lam):
     with ``eta = i0/G`` and ``w = lam (v - v0)/G``.  Continuous with slope ``lam`` at ``v0``, tends to 0
     as v goes to minus infinity and to G as v goes to infinity.
     """
-    d = (v - v0) * lam
     i0 = torch.clamp(i0, min=1e-12)
     g = SATURATION_HZ - i0
-    # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
-    neg = torch.clamp(d, max=0).neg_() if not d.requires_grad else -torch.clamp(d, max=0)
-    pos = torch.clamp(d, min=0)
-    return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (v, v0, i0, lam)):
+        d = (v - v0) * lam
+        # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
+        neg, pos = -torch.clamp(d, max=0), torch.clamp(d, min=0)
+        return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
+    # the same in place, slab by slab along time (the slabs stay in the processor's cache)
+    out = torch.empty_like(v)
+    flat_v, flat_out = v.reshape(-1), out.reshape(-1)
+    step = 1 << 16
+    for start in range(0, flat_v.numel(), step):
+        d = (flat_v[start:start + step] - v0).mul_(lam)
+        pos = torch.clamp(d, min=0)
+        o = flat_out[start:start + step]
+        torch.div(i0 * i0, d.clamp_(max=0).neg_().add_(i0), out=o)
+        o.add_(pos.mul(g).div_(pos.add_(g)))
+    return out
 
 
 class GanglionInput(_Stage):
@@ -90,12 +101,18 @@ class GanglionInput(_Stage):
         if self.input_prev is None:
             self.input_prev = torch.zeros_like(x[:, :, :1])
         v_prev = _shift(self.input_prev, x)
-        self.input_prev = x[:, :, -1:]
+        self.input_prev = x[:, :, -1:].clone()
         f = exponential_recursion(v_prev, _decay(self.transient_tau_center, self.resolution.dt, x), self.F)
-        t = v_prev - _p(self.transient_relative_weight_center, x) * f
-        t_prev = _shift(self.T, t)
-        self.F, self.T = f[:, :, -1:], t[:, :, -1:]
-        rate = smooth_rectifier(_p(self.sign, x) * t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
+        self.F = f[:, :, -1:].clone()
+        w, sign = _p(self.transient_relative_weight_center, x), _p(self.sign, x)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (f, w, sign)):
+            t = v_prev - w * f
+            t_prev = sign * _shift(self.T, t)
+        else:                     # the same without temporary copies
+            t = f.mul_(-w).add_(v_prev)
+            t_prev = _shift(self.T, t).mul_(sign)
+        self.T = t[:, :, -1:].clone()
+        rate = smooth_rectifier(t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
         blur = self._blur(self.sigma_pool, x)
         out = blur(rate) if blur is not None else rate
         self._keep(ganglion=out)
@@ -527,7 +544,8 @@ class GanglionSpiking(_Stage):
         results = []
         for j, layer in enumerate(layers):
             sl = slice(int(offsets[j]), int(offsets[j + 1]))
-            layer.V, layer.refr, layer.current = v[..., sl], refr[..., sl], currents[j][:, :, -1]
+            layer.V, layer.refr = v[..., sl].clone(), refr[..., sl].clone()
+            layer.current = currents[j][:, :, -1].clone()
             layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
             if record and log:
                 cols = [torch.cat([entry[i] for entry in log]) for i in range(4)]

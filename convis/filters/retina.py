@@ -231,20 +231,20 @@ class OPL(_Stage):
         blur_c = self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x)))
         center = leaky_heat(u, e_c, blur_c, self.center)
         c_prev = _shift(self.center, center)
-        self.center = center[:, :, -1:]
+        self.center = center[:, :, -1:].clone()
         if self._has_undershoot():
             e_u = _decay(self.undershoot_tau_center, dt, x)
             und = exponential_recursion(c_prev, e_u, self.undershoot)
-            self.undershoot = und[:, :, -1:]
+            self.undershoot = und[:, :, -1:].clone()
             receptor = c_prev - _p(self.undershoot_relative_weight_center, x) * und
         else:
             receptor = center
         r_prev = _shift(self.receptor, receptor)
-        self.receptor = receptor[:, :, -1:]
+        self.receptor = receptor[:, :, -1:].clone()
         e_s = _decay(self.tau_surround, dt, x)
         blur_s = self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x)))
         surround = leaky_heat(_p(self.relative_weight, x) * r_prev, e_s, blur_s, self.surround)
-        self.surround = surround[:, :, -1:]
+        self.surround = surround[:, :, -1:].clone()
         out = receptor - surround + (rest_r - rest_s)
         if self.record:
             self._keep(center=center + rest_c, receptor=receptor + rest_r, horizontal=surround + rest_s)
@@ -301,7 +301,7 @@ class Bipolar(_Stage):
             self.g_A = torch.zeros_like(x[:, :, :1])
         dt = self.resolution.dt
         drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
-        self.input_prev = x[:, :, -1:]
+        self.input_prev = x[:, :, -1:].clone()
         g0 = _p(self.g_leak, x)
         lam = _p(self.lambda_amp, x)
         no_feedback = (float(self.lambda_amp) == 0 and not (self.lambda_amp.requires_grad and torch.is_grad_enabled())
@@ -310,7 +310,7 @@ class Bipolar(_Stage):
             a = torch.exp(-dt * g0)
             v = exponential_recursion(drive / g0, a, self.V)
             g_a = torch.zeros_like(v) if 'cgc_adaptation' in self.record else None
-            self.V = v[:, :, -1:]
+            self.V = v[:, :, -1:].clone()
             self._keep(bipolar=v, cgc_adaptation=g_a if 'cgc_adaptation' in self.record else None,
                        cgc_attenuation=torch.zeros_like(v) + a if 'cgc_attenuation' in self.record else None)
             return v
@@ -333,7 +333,7 @@ class Bipolar(_Stage):
             if want_att:
                 atts.append(att)
         v_all, g_all = torch.stack(vs, 2), torch.stack(gs, 2)
-        self.V, self.g_A = v_all[:, :, -1:], g_all[:, :, -1:]
+        self.V, self.g_A = v_all[:, :, -1:].clone(), g_all[:, :, -1:].clone()
         self._keep(bipolar=v_all, cgc_adaptation=g_all,
                    cgc_attenuation=torch.stack(atts, 2) if want_att else None)
         return v_all
