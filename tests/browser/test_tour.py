@@ -45,7 +45,7 @@ def show_frame(view, k):
 @pytest.fixture(scope='module')
 def tour(browser_context, lab_server, measurements):
     page = browser_context.new_page()
-    page.set_viewport_size({'width': 1400, 'height': 1800})
+    page.set_viewport_size({'width': 1800, 'height': 1800})
     page.console = ConsoleLog(page)
     meter = WebsocketMeter(page)
     open_notebook(page, lab_server, '00_tour.ipynb')
