@@ -97,7 +97,12 @@ class Retina(Layer):
     The input axes are ``[batch, channel, time, rows, columns]`` (a numpy video ``(t, rows, columns)``
     works as it is); columns are VirtualRetina's x.  Inputs are in luminance units of
     ``input_luminosity_range`` (255 by default); the filters start adapted to ``init_luminance``
-    (default: half the range).  For float64 simulations call ``.double()`` before ``parse_config``.
+    (default: half the range).  ``.double()`` gives float64 simulations with the configured values
+    exactly (not their float32 roundings).  Cells: every pixel by default; a ``square-array``,
+    ``circular-array`` or ``all-units`` in the configuration samples the ganglion map at the cells
+    (see :meth:`~convis.filters.retina.GanglionSpiking.set_cells`), and ``gang_<k>_spikes.record_spike_times``
+    keeps exact spike times (:meth:`get_spike_times`).  A ``log-polar-scheme`` is simulated as in
+    VirtualRetina (per-pixel blurs, without gradients with respect to the sigmas).
 
     >>> retina = Retina(record=('opl',))
     >>> o = retina.run(255 * np.random.rand(300, 20, 20), dt=100)
@@ -238,6 +243,12 @@ class Retina(Layer):
 
     def _ganglion_module_names(self):
         return [n for n, _ in self.named_children() if n.startswith('gang_')]
+
+    def extra_repr(self):
+        r = self.resolution
+        return ('%g steps/s, %g px/deg, luminosity range %g, outputs %s%s'
+                % (r.steps_per_second, r.pixel_per_degree, r.input_luminosity_range, ', '.join(self._keys) or 'none',
+                   ', log-polar %s' % (self.log_polar,) if self.log_polar else ''))
 
     def seed(self, seed):
         """Seeds the random generators of all spiking layers (layer k gets ``seed + 7919 k``); returns self."""
