@@ -4,7 +4,6 @@ The notebook runs once (a module fixture); the tests then work on the live page.
 bytes received over the kernel's websocket are measured and reported (not asserted: the machine decides).
 """
 import re
-import time
 
 import pytest
 
