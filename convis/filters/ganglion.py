@@ -4,14 +4,13 @@
 it with exact, event-driven leaky integrate-and-fire cells.  Both read the previous step's output of
 the stage before (see :mod:`convis.filters.retina`), and both are importable from there too.
 """
-import logging
 import math
-import os
 
 import numpy as np
 import torch
 
 from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
+from .spatial import compile_c_library
 from .temporal import exponential_recursion
 
 __all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier', 'RANDOM_BLOCK']
@@ -230,48 +229,19 @@ def _native_lif():
 
     Set the environment variable ``CONVIS_NO_COMPILE=1`` to always use the torch loop.
     """
-    if _NATIVE:
-        return _NATIVE[0]
-    lib = None
-    if not os.environ.get('CONVIS_NO_COMPILE'):
-        try:
-            lib = _build_native()
-        except Exception as e:  # no compiler, no write access...: the torch loop does the same
-            logging.getLogger('convis').info('compiled LIF loop unavailable (%s); using torch operations', e)
-            lib = None
-    _NATIVE.append(lib)
-    return lib
+    if not _NATIVE:
+        _NATIVE.append(_build_native())
+    return _NATIVE[0]
 
 
 def _build_native():
     import ctypes
-    import hashlib
-    import subprocess
-    import sysconfig
-    import tempfile
-    cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
-    os.makedirs(cache, exist_ok=True)
-    tag = hashlib.sha1(_C_SOURCE.encode()).hexdigest()[:12]
-    path = os.path.join(cache, 'lif_%s%s' % (tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
-    if not os.path.exists(path):
-        compiler = os.environ.get('CC', 'cc')
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            src = os.path.join(tmp, 'lif.c')
-            with open(src, 'w') as f:
-                f.write(_C_SOURCE)
-            out = os.path.join(tmp, 'lif.so')
-            subprocess.run([compiler, '-O2', '-fPIC', '-shared', '-fno-fast-math', '-ffp-contract=off', src,
-                            '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
-            os.replace(out, path)
-    lib = ctypes.CDLL(path)
     i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
-    fns = {}
-    for name, dtype in (('convis_lif_f64', torch.float64), ('convis_lif_f32', torch.float32)):
-        fn = getattr(lib, name)
-        fn.argtypes = [i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, p, p, p, i64, dbl]
-        fn.restype = i64
-        fns[dtype] = fn
-    return fns
+    sig = ([i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, p, p, p, i64, dbl], i64)
+    fns = compile_c_library('lif', _C_SOURCE, {'convis_lif_f64': sig, 'convis_lif_f32': sig})
+    if fns is None:
+        return None
+    return {torch.float64: fns['convis_lif_f64'], torch.float32: fns['convis_lif_f32']}
 
 
 def _lif_native(fns, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):

@@ -66,10 +66,10 @@ def leaky_heat(u, e, blur, y_prev):
     """
     if blur is None:
         return exponential_recursion(u, e, y_prev)
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev))) \
+            and isinstance(blur, SeparableBlur) and float(e) > 1e-12:
+        return _leaky_heat_fused(u, e, blur, y_prev)
     v = blur((1 - e) * u)
-    needs_graph = torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev, v))
-    if isinstance(blur, SeparableBlur) and not needs_graph:
-        return _leaky_heat_fused(v, e, blur, y_prev)
     y = y_prev[:, :, 0]
     out = []
     for s in range(u.shape[2]):
@@ -78,19 +78,21 @@ def leaky_heat(u, e, blur, y_prev):
     return torch.stack(out, dim=2)
 
 
-def _leaky_heat_fused(v, e, blur, y_prev):
-    """The loop of :func:`leaky_heat` as two matrix products per step written in place (no autograd)."""
-    b, c, n_t, h, w = v.shape
-    eye = lambda n: torch.eye(n, dtype=v.dtype, device=v.device)  # noqa: E731
+def _leaky_heat_fused(u, e, blur, y_prev):
+    """The loop of :func:`leaky_heat` in place, without autograd: ``y = (e A_rows)(y + u (1-e)/e) A_cols^T``."""
+    b, c, n_t, h, w = u.shape
+    eye = lambda n: torch.eye(n, dtype=u.dtype, device=u.device)  # noqa: E731
     rows = e * (blur.a_rows if blur.a_rows is not None else eye(h))
     cols_t = (blur.a_cols if blur.a_cols is not None else eye(w)).transpose(0, 1).contiguous()
-    vt = v.movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
-    out = torch.empty_like(vt)
-    tmp = torch.empty((b * c, h, w), dtype=v.dtype, device=v.device)
+    ut = u.movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
+    out = torch.empty_like(ut)
+    tmp, tmp2 = (torch.empty((b * c, h, w), dtype=u.dtype, device=u.device) for _ in range(2))
     y = y_prev[:, :, 0].reshape(b * c, h, w)
+    ratio = float((1 - e) / e)
     for s in range(n_t):
-        torch.matmul(rows, y, out=tmp)
-        torch.addmm(vt[s].view(b * c * h, w), tmp.view(b * c * h, w), cols_t, out=out[s].view(b * c * h, w))
+        torch.add(y, ut[s], alpha=ratio, out=tmp)
+        torch.matmul(rows, tmp, out=tmp2)
+        torch.mm(tmp2.view(b * c * h, w), cols_t, out=out[s].view(b * c * h, w))
         y = out[s]
     return out.reshape(n_t, b, c, h, w).movedim(0, 2)
 

@@ -25,6 +25,13 @@ Axis convention: the last axis of a ``[batch, channel, time, x, y]`` tensor is
 VirtualRetina's X (image columns), the one before it VirtualRetina's Y (rows),
 so an image array ``(rows, columns)`` is used as it is.
 """
+import ctypes
+import hashlib
+import logging
+import os
+import subprocess
+import sysconfig
+import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -35,7 +42,7 @@ from ..variables import Parameter
 
 __all__ = ['deriche_coefficients', 'recursive_gaussian_matrix', 'recursive_gaussian_blur', 'blur_operator',
            'log_polar_sigma_map', 'log_polar_gaussian_matrices', 'log_polar_gaussian_blur',
-           'SpatialRecursiveFilter', 'SeparableBlur', 'MIN_SIGMA_PX']
+           'SpatialRecursiveFilter', 'SeparableBlur', 'compile_c_library', 'MIN_SIGMA_PX']
 
 MIN_SIGMA_PX = 0.1
 """Below this sigma (in pixels) the blur is the identity, as in VirtualRetina."""
@@ -152,10 +159,15 @@ def _apply_axis_matrices(x, a_rows, a_cols):
 
 
 class SeparableBlur(object):
-    """A blur ``A_rows @ x @ A_cols^T`` of the last two axes (a matrix may be None: identity)."""
+    """A blur ``A_rows @ x @ A_cols^T`` of the last two axes (a matrix may be None: identity).
 
-    def __init__(self, a_rows, a_cols):
+    ``sigma_rows``/``sigma_cols`` are the sigmas (px) of the recursions the matrices stand for.
+    """
+
+    def __init__(self, a_rows, a_cols, sigma_rows=None, sigma_cols=None):
         self.a_rows, self.a_cols = a_rows, a_cols
+        self.sigma_rows = sigma_rows if a_rows is not None else None
+        self.sigma_cols = sigma_cols if a_cols is not None else None
 
     def __call__(self, x):
         return _apply_axis_matrices(x, self.a_rows, self.a_cols)
@@ -303,7 +315,8 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
         a_rows = recursive_gaussian_matrix(sigma_px, h, dtype, device)
         if a_cols is None and a_rows is None:
             return None
-        return SeparableBlur(a_rows, a_cols)
+        s = float(sigma_px.detach()) if isinstance(sigma_px, torch.Tensor) else float(sigma_px)
+        return SeparableBlur(a_rows, a_cols, s, s)
     s = float(sigma_px.detach()) if isinstance(sigma_px, torch.Tensor) else float(sigma_px)
     if s < MIN_SIGMA_PX:
         return None
@@ -317,3 +330,38 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
         while len(_LP_CACHE) > 32:
             _LP_CACHE.popitem(last=False)
     return lambda x: log_polar_gaussian_blur(x, mats)
+
+
+# ----------------------------------------------------------------------------------- compiled loops
+def compile_c_library(name, source, functions):
+    """Builds C ``source`` once with the system compiler (cached in ``~/.cache/convis``) and loads it.
+
+    ``functions`` maps each function name to its ctypes ``(argtypes, restype)``.  Returns a dict
+    ``name -> ctypes function``, or None when compiling is impossible or ``CONVIS_NO_COMPILE`` is set:
+    every compiled loop of convis has a torch twin that computes the same.
+    """
+    if os.environ.get('CONVIS_NO_COMPILE'):
+        return None
+    try:
+        cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
+        os.makedirs(cache, exist_ok=True)
+        tag = hashlib.sha1(source.encode()).hexdigest()[:12]
+        path = os.path.join(cache, '%s_%s%s' % (name, tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
+        if not os.path.exists(path):
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
+                with open(src, 'w') as f:
+                    f.write(source)
+                subprocess.run([os.environ.get('CC', 'cc'), '-O3', '-fPIC', '-shared', '-fno-fast-math',
+                                '-ffp-contract=off', src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
+                os.replace(out, path)
+        lib = ctypes.CDLL(path)
+        fns = {}
+        for fname, (argtypes, restype) in functions.items():
+            fn = getattr(lib, fname)
+            fn.argtypes, fn.restype = argtypes, restype
+            fns[fname] = fn
+        return fns
+    except Exception as e:  # no compiler, no write access...: the torch version does the same
+        logging.getLogger('convis').info('compiled %s unavailable (%s); using torch operations', name, e)
+        return None
