@@ -76,6 +76,9 @@ def test_canvas_shows_the_input_and_advances_while_playing(tour, measurements):
     stats = canvas_stats(page, view.locator('canvas.convis-tv-canvas'))
     assert stats['colours'] >= 4 and stats['max'] - stats['min'] > 100, stats
     start = int(view.get_attribute('data-current-frame'))
+    idle = tour.meter.mark()
+    page.wait_for_timeout(1500)
+    measurements['websocket while idle (bytes/s)'] = round(tour.meter.since(idle)[2])
     mark = tour.meter.mark()
     view.locator('.convis-tv-play').click()
     seen_frames, seen_sums = set(), set()
