@@ -462,24 +462,33 @@ class GanglionSpiking(_Stage):
         return True
 
     @staticmethod
-    def _chunk_draws(layers, gens, start, n_t, noise, sd, cat):
-        """The chunk's random numbers, step by step as the blocks hold them: [T, ...] and [T, 2, ...]."""
-        if noise <= 0 and sd <= 0:
-            return None, None
-        noise_parts, refr_parts = [], []
+    def _chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices):
+        """``Vinf = I/g_L`` (plus noise) of every step of the chunk [T, B, C, N] and the refractory draws.
+
+        The current of step s is the input of step s - 1; the random numbers come from each layer's
+        blocks, step by step, filled in place into the layers' slices of the cell axis.
+        """
+        first = currents[0]
+        b, c, n_t = first.shape[:3]
+        n = sum(x.shape[-1] for x in currents)
+        vinf = torch.empty((n_t, b, c, n), dtype=first.dtype, device=first.device)
+        for layer, x, sl in zip(layers, currents, slices):
+            vinf[0, ..., sl] = layer.current
+            vinf[1:, ..., sl] = x[:, :, :-1].movedim(2, 0)
+        vinf.div_(g_l)
+        rand_refr = (torch.empty((n_t, 2, b, c, n), dtype=first.dtype, device=first.device) if sd > 0 else None)
         s = 0
-        while s < n_t:
+        while (noise > 0 or sd > 0) and s < n_t:
             k = (start + s) % RANDOM_BLOCK
-            for layer, gen in zip(layers, gens):
+            m = min(RANDOM_BLOCK - k, n_t - s)
+            for layer, gen, sl in zip(layers, gens, slices):
                 layer._draw_block(gen, k, noise, sd)
-            n = min(RANDOM_BLOCK - k, n_t - s)
-            if noise > 0:
-                noise_parts.append(cat([l.noise_block[k:k + n] for l in layers]))
-            if sd > 0:
-                refr_parts.append(cat([l.refr_block[k:k + n] for l in layers]))
-            s += n
-        return (torch.cat(noise_parts, 0) if noise_parts else None,
-                torch.cat(refr_parts, 0) if refr_parts else None)
+                if noise > 0:
+                    vinf[s:s + m, ..., sl] += layer.noise_block[k:k + m]
+                if sd > 0:
+                    rand_refr[s:s + m, ..., sl] = layer.refr_block[k:k + m]
+            s += m
+        return vinf, rand_refr
 
     @staticmethod
     def _integrate(layers, currents, gens):
@@ -495,25 +504,22 @@ class GanglionSpiking(_Stage):
         mu, sd = float(first.refr_mu), float(first.refr_sigma)
         noise = float(first.noise_sigma) * math.sqrt(2 * g_l / dt) / g_l
         record = first.record_spike_times
-        sizes = [c.shape[-1] for c in currents]
-        cat = (lambda ts, dim=-1: ts[0] if len(ts) == 1 else torch.cat(ts, dim))  # noqa: E731
-        x = cat(currents)
-        n_t = x.shape[2]
-        v, refr = cat([l.V for l in layers]), cat([l.refr for l in layers])
-        vinf_all = (torch.cat([cat([l.current for l in layers]).unsqueeze(2), x[:, :, :-1]], 2) / g_l).movedim(2, 0)
+        sizes = [x.shape[-1] for x in currents]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(layers))]
+        n_t = currents[0].shape[2]
+        v = torch.cat([l.V for l in layers], -1) if len(layers) > 1 else layers[0].V
+        refr = torch.cat([l.refr for l in layers], -1) if len(layers) > 1 else layers[0].refr
         start = int(round(float(first.steps)))
-        noise_all, refr_all = GanglionSpiking._chunk_draws(layers, gens, start, n_t, noise, sd, cat)
-        if noise_all is not None:
-            vinf_all = vinf_all + noise_all
+        vinf_all, refr_all = GanglionSpiking._chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices)
         native = _native_lif() if v.device.type == 'cpu' else None
         if native is not None:
             counts, v, refr, log = _lif_native(native, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
         else:
             counts, v, refr, log = _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
         results = []
         for j, layer in enumerate(layers):
-            sl = slice(int(offsets[j]), int(offsets[j + 1]))
+            sl = slices[j]
             layer.V, layer.refr = v[..., sl].clone(), refr[..., sl].clone()
             layer.current = currents[j][:, :, -1].clone()
             layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
