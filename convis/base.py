@@ -544,9 +544,7 @@ class Layer(torch.nn.Module):
 
     def pop_state(self):
         """Restores the state pushed last."""
-        if not self._state_stack:
-            raise IndexError('pop_state: no state was pushed')
-        self.set_state(self._state_stack.pop())
+        self.set_state(_pop(self._state_stack, 'pop_state'))
 
     def clear_state(self):
         """Sets every state back to its default (the steady state a layer starts in)."""
@@ -634,17 +632,13 @@ class Layer(torch.nn.Module):
 
     def pop_parameters(self):
         """Restores the parameter values pushed last."""
-        if not self._parameter_stack:
-            raise IndexError('pop_parameters: no parameters were pushed')
-        self.set_parameters(self._parameter_stack.pop())
+        self.set_parameters(_pop(self._parameter_stack, 'pop_parameters'))
 
     def push_optimizer(self):
         self._optimizer_stack.append(self._optimizer)
 
     def pop_optimizer(self):
-        if not self._optimizer_stack:
-            raise IndexError('pop_optimizer: no optimizer was pushed')
-        self._optimizer = self._optimizer_stack.pop()
+        self._optimizer = _pop(self._optimizer_stack, 'pop_optimizer')
 
     def get_all(self):
         """Parameters, state and optimizer (with a copy of its internal state) in one dict."""
@@ -664,9 +658,7 @@ class Layer(torch.nn.Module):
         self._all_stack.append(self.get_all())
 
     def pop_all(self):
-        if not self._all_stack:
-            raise IndexError('pop_all: nothing was pushed')
-        self.set_all(self._all_stack.pop())
+        self.set_all(_pop(self._all_stack, 'pop_all'))
 
     def store_all(self, name):
         """Stores parameters, state and optimizer under ``name`` (see :meth:`retrieve_all`)."""
@@ -849,6 +841,12 @@ Model = Layer
 def _default_resolution():
     from .variables import default_resolution
     return default_resolution
+
+
+def _pop(stack, what):
+    if not stack:
+        raise IndexError('%s: nothing was pushed' % what)
+    return stack.pop()
 
 
 def _plain_tensor(v):
