@@ -19,7 +19,7 @@ import urllib.request
 import psutil
 import pytest
 
-from labpage import ARTIFACTS, BIN, NOTEBOOKS, ROOT, ConsoleLog
+from .labpage import ARTIFACTS, BIN, NOTEBOOKS, ROOT, ConsoleLog
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -106,7 +106,7 @@ def _server_env(tmp):
     return env
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def notebook_dir(tmp_path_factory):
     """A temporary copy of ``notebooks/`` that the servers work on."""
     d = tmp_path_factory.mktemp('notebooks')
@@ -116,7 +116,7 @@ def notebook_dir(tmp_path_factory):
     return str(d)
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def lab_server(tmp_path_factory, notebook_dir):
     """JupyterLab from this checkout's environment on a random port and token; stopped after the session."""
     tmp = str(tmp_path_factory.mktemp('lab'))
@@ -138,7 +138,7 @@ def lab_server(tmp_path_factory, notebook_dir):
     server.stop()
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def voila_server(tmp_path_factory, notebook_dir):
     """Voila serving the notebooks folder on a random port and token; stopped after the session."""
     tmp = str(tmp_path_factory.mktemp('voila'))
@@ -151,7 +151,7 @@ def voila_server(tmp_path_factory, notebook_dir):
     server.stop()
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def browser_context(tmp_path_factory):
     """A Chromium context with a fresh profile, shared by the tests of a session."""
     from playwright.sync_api import sync_playwright
@@ -178,7 +178,7 @@ MEASUREMENTS = {}
 """Numbers measured in the browser (latencies, bytes per second), shown at the end of the run."""
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='package')
 def measurements():
     """A dict to record measured numbers in; they are printed in the terminal summary and saved as JSON."""
     return MEASUREMENTS

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from labpage import BIN, NOTEBOOKS, open_lab, screenshot
+from .labpage import BIN, NOTEBOOKS, open_lab, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 """Notebook 04 in JupyterLab: a Runner in a background thread fills a TensorView that the browser plays."""
 import pytest
 
-from labpage import ConsoleLog, WebsocketMeter, open_notebook, run_all_cells, screenshot, widget_error_texts
+from .labpage import ConsoleLog, WebsocketMeter, open_notebook, run_all_cells, screenshot, widget_error_texts
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from labpage import (ConsoleLog, WebsocketMeter, canvas_stats, open_notebook, percentile, run_all_cells, screenshot,
-                     widget_error_texts)
+from .labpage import (ConsoleLog, WebsocketMeter, canvas_stats, open_notebook, percentile, run_all_cells,
+                      screenshot, widget_error_texts)
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from labpage import canvas_stats, screenshot, widget_error_texts
+from .labpage import canvas_stats, screenshot, widget_error_texts
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,1 @@
+"""Browser tests of the notebooks and widgets (JupyterLab, Voila, headless Chromium)."""
