@@ -741,7 +741,8 @@ class Layer(torch.nn.Module):
         Uses the optimizer chosen with ``set_optimizer`` (or ``optimizer``).  Each call starts from the
         cleared state, runs ``[t, t_skip)`` without fitting (warm-up), then makes one optimizer step per
         chunk of ``dt`` frames (truncated back-propagation: the state is carried, the graph is cut at chunk
-        boundaries).  ``loss_fn(target, output)`` defaults to the sum of squared errors.  The model's state
+        boundaries).  ``loss_fn(target, output)`` defaults to the sum of squared errors.  After each step the
+        parameters are clipped into their hard ``bounds`` (a NaN parameter raises).  The model's state
         is restored afterwards.  Without ``dt`` the whole input is one chunk and one loss is returned.
         """
         optimizer = optimizer if optimizer is not None else self._optimizer
@@ -771,11 +772,24 @@ class Layer(torch.nn.Module):
                     loss.backward()
                     return loss
                 loss = optimizer.step(closure)
+                self._enforce_bounds()
                 self.detach_state()
                 losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
         finally:
             self.pop_state()
         return losses if dt is not None else (losses[0] if losses else None)
+
+    def _enforce_bounds(self):
+        """After an optimizer step: clips every parameter into its hard bounds; a NaN parameter is an error."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if not p.is_floating_point():
+                    continue
+                if bool(torch.isnan(p).any()):
+                    raise RuntimeError('parameter %s became NaN during fitting (try a smaller learning rate)' % name)
+                lo, hi = getattr(p, 'bounds', (None, None))
+                if lo is not None or hi is not None:
+                    p.clamp_(min=lo, max=hi)
 
     def compute_loss(self, inp, outp, loss_fn=None, dt=None, t=0):
         """The loss per chunk of ``dt`` frames (like :meth:`optimize`, without changing anything).

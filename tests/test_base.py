@@ -453,3 +453,20 @@ def test_seed_doc_layer_subclass_example_runs():
     m = Model()
     assert m.run(np.random.rand(20, 8, 8), dt=20)[0].shape == (1, 1, 16, 6, 6)
     assert 'conv1' in m.p._keys()
+
+
+def test_optimize_keeps_parameters_within_their_bounds():
+    goal = Leaky(a=0.999, w=1.0)
+    x = np.random.randn(100, 2, 2).astype(np.float32)
+    y = 3 * goal.run(x)[0]
+    m = Leaky(a=0.99, w=1.0)
+    m.set_optimizer.SGD(lr=1.0)
+    m.optimize(x, y, dt=50)
+    assert 0.0 <= float(m.a) <= 1.0
+
+
+def test_optimize_reports_a_parameter_that_became_nan():
+    m = Leaky()
+    m.set_optimizer.SGD(lr=1.0)
+    with pytest.raises(RuntimeError, match='NaN'):
+        m.optimize(np.random.randn(20), np.random.randn(20), loss_fn=lambda y, o: (o.sum() * float('nan')))
