@@ -30,6 +30,11 @@ def _toeplitz_powers(e, n, dtype, device):
     loge = torch.log(torch.clamp(e, min=torch.finfo(dtype).tiny))
     m = torch.where(lower, torch.exp(loge * torch.clamp(diff, min=0)), torch.zeros((), dtype=dtype, device=device))
     carry = torch.exp(loge * (idx + 1))
+    # entries below the smallest normal number are flushed to 0: denormal arithmetic is very slow
+    zero = torch.zeros((), dtype=dtype, device=device)
+    tiny = torch.finfo(dtype).tiny
+    m = torch.where(m.abs() < tiny, zero, m)
+    carry = torch.where(carry.abs() < tiny, zero, carry)
     return m, carry
 
 
@@ -58,23 +63,31 @@ def exponential_recursion(x, e, y_prev, gain=None, dim=2, block=64):
     e = torch.as_tensor(e, dtype=x.dtype, device=x.device)
     if gain is None:
         gain = 1 - e
+    dim = dim % x.dim()
     n_t = x.shape[dim]
-    xt = x.movedim(dim, -1)
-    carry = torch.as_tensor(y_prev, dtype=x.dtype, device=x.device)
-    carry = torch.broadcast_to(carry, x.narrow(dim, 0, 1).shape).movedim(dim, -1)
     if n_t == 0:
         return x.clone()
+    shape = x.shape
+    pre = 1
+    for s_ in shape[:dim]:
+        pre *= s_
+    post = x.numel() // max(pre * n_t, 1) if x.numel() else 0
+    # time in the middle of a [pre, time, post] view: blocks are left-multiplied, no transposes
+    xv = x.reshape(pre, n_t, post)
+    carry = torch.as_tensor(y_prev, dtype=x.dtype, device=x.device)
+    carry = torch.broadcast_to(carry, x.narrow(dim, 0, 1).shape).reshape(pre, 1, post)
     b = min(block, n_t)
     m, powers = _toeplitz_powers(e, b, x.dtype, x.device)
+    m = m * gain
     outs = []
     for start in range(0, n_t, b):
-        xb = xt[..., start:start + b]
-        n = xb.shape[-1]
-        yb = torch.matmul(xb, m[:n, :n].transpose(0, 1)) * gain + carry * powers[:n]
-        carry = yb[..., -1:]
+        xb = xv[:, start:start + b]
+        n = xb.shape[1]
+        yb = torch.matmul(m[:n, :n], xb) + carry * powers[:n, None]
+        carry = yb[:, -1:]
         outs.append(yb)
-    y = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
-    return y.movedim(-1, dim)
+    y = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+    return y.reshape(shape)
 
 
 def _checked_state(layer, name, x, frames, fill=None):
