@@ -35,19 +35,15 @@ def lif_step(J, V, a: float, b: float, g: float, dt: float):
     return spk.to(J.dtype), V
 
 
+lif_step_scripted = torch.jit.script(lif_step)
+
+
 @torch.jit.script
 def lif_chunk_scripted(drive, V, a: float, b: float, g: float, dt: float):
     out = torch.empty_like(drive)
     for k in range(drive.shape[2]):
-        J = drive[:, :, k]
-        V_free = a * V + b * J
-        spk = V_free > 1.0
-        over = (J - g).clamp_min(1e-30)
-        after = (dt - torch.log1p(g * (1.0 - V) / over) / g).clamp_min(0.0)
-        period = torch.log1p(g / over) / g
-        since = after - torch.floor(after / period) * period
-        V = torch.where(spk, -torch.expm1(-g * since) / g * J, V_free)
-        out[:, :, k] = spk.to(drive.dtype)
+        spk, V = lif_step_scripted(drive[:, :, k], V, a, b, g, dt)
+        out[:, :, k] = spk
     return out, V
 
 

@@ -502,12 +502,8 @@ class Layer(torch.nn.Module):
                 raise TypeError('cannot run on input of dtype %s' % the_input.dtype)
         x = make_tensor_5d(the_input)
         end = x.shape[2] if max_t is None else min(x.shape[2], max_t)
-        if t >= end:
-            return
-        step = dt if dt is not None else end - t
-        starts = range(t, end, step)
-        for s in _progress(starts, progress, 'run'):
-            yield x[:, :, s:min(s + step, end)]
+        for s, e in _progress(_chunk_bounds(t, end, dt), progress, 'run'):
+            yield x[:, :, s:e]
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError('%s does not define forward()' % type(self).__name__)
@@ -731,9 +727,7 @@ class Layer(torch.nn.Module):
         y = self._as_model_tensor(outp).detach()
         if x.shape[2] != y.shape[2]:
             raise ValueError('input has %d frames but the target has %d' % (x.shape[2], y.shape[2]))
-        end = x.shape[2]
-        step = dt if dt is not None else end - t
-        return x, y, [(s, min(s + step, end)) for s in range(t, end, step)]
+        return x, y, _chunk_bounds(t, x.shape[2], dt)
 
     def optimize(self, inp, outp, optimizer=None, loss_fn=None, dt=None, t=0, t_skip=0, progress=None):
         """Fits the parameters so that the output for ``inp`` approaches ``outp``; returns the loss per chunk.
@@ -894,6 +888,12 @@ def _check_frames(name, v, allow_none=False, positive=False):
     return v
 
 
+def _chunk_bounds(t, end, dt):
+    """``(start, stop)`` frame pairs covering ``[t, end)`` in chunks of ``dt`` frames (one chunk without dt)."""
+    step = dt if dt is not None else max(end - t, 1)
+    return [(s, min(s + step, end)) for s in range(t, end, step)]
+
+
 def _join(chunks):
     if len(chunks) == 1:
         return chunks[0]
@@ -921,12 +921,8 @@ def _stream_chunks(stream, dt, t, max_t, progress):
     end = length if max_t is None else (max_t if length is None else min(length, max_t))
     if end is None:
         raise ValueError('the stream has no defined end: give max_t (the number of frames to run)')
-    if t >= end:
-        return
-    step = dt if dt is not None else end - t
-    for s in _progress(range(t, end, step), progress, 'run'):
-        n = min(step, end - s)
-        frames = stream.get(n)
+    for s, e in _progress(_chunk_bounds(t, end, dt), progress, 'run'):
+        frames = stream.get(e - s)
         if frames is None:
             return
         if not isinstance(frames, torch.Tensor):
