@@ -262,6 +262,30 @@ class Retina(Layer):
 
     # ------------------------------------------------------------------ running
     def forward(self, x):
+        piece = self._piece_length(x)
+        if piece >= x.shape[2]:
+            return self._forward_piece(x)
+        # Without autograd, long chunks run in pieces whose intermediate maps stay in the processor's
+        # cache (and whose memory is reused rather than freshly zeroed by the system); every stage
+        # carries its state exactly from piece to piece, so the result is the same.
+        parts, timing = [], {}
+        for start in range(0, x.shape[2], piece):
+            parts.append(self._forward_piece(x[:, :, start:start + piece]))
+            for name, seconds in self._timing:
+                timing[name] = timing.get(name, 0.0) + seconds
+        self._timing = list(timing.items())
+        return Output([torch.cat([p[i] for p in parts], dim=2) for i in range(len(parts[0]))], keys=parts[0].keys)
+
+    PIECE_ELEMENTS = 1 << 19
+    """Without autograd, chunks are computed in pieces of about this many values per map (see forward)."""
+
+    def _piece_length(self, x):
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+            return x.shape[2]
+        per_frame = max(1, x.shape[0] * x.shape[1] * x.shape[3] * x.shape[4])
+        return max(16, self.PIECE_ELEMENTS // per_frame)
+
+    def _forward_piece(self, x):
         timing = []
         t0 = time.perf_counter()
         recorded = {}

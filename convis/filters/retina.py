@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..base import Layer
+from ..native import leaky_heat_loop
 from ..variables import Parameter
 from .spatial import SeparableBlur, blur_operator
 from .temporal import exponential_recursion
@@ -68,7 +69,8 @@ def leaky_heat(u, e, blur, y_prev):
         return exponential_recursion(u, e, y_prev)
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev))) \
             and isinstance(blur, SeparableBlur) and float(e) > 1e-12:
-        return _leaky_heat_fused(u, e, blur, y_prev)
+        y = leaky_heat_loop(u, e, blur.a_rows, blur.a_cols, y_prev)
+        return y if y is not None else _leaky_heat_fused(u, e, blur, y_prev)
     v = blur((1 - e) * u)
     y = y_prev[:, :, 0]
     out = []

@@ -25,19 +25,13 @@ Axis convention: the last axis of a ``[batch, channel, time, x, y]`` tensor is
 VirtualRetina's X (image columns), the one before it VirtualRetina's Y (rows),
 so an image array ``(rows, columns)`` is used as it is.
 """
-import ctypes
-import hashlib
-import logging
-import os
-import subprocess
-import sysconfig
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from ..base import Layer
+from ..native import compile_c_library  # noqa: F401 (re-exported)
 from ..variables import Parameter
 
 __all__ = ['deriche_coefficients', 'recursive_gaussian_matrix', 'recursive_gaussian_blur', 'blur_operator',
@@ -330,38 +324,3 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
         while len(_LP_CACHE) > 32:
             _LP_CACHE.popitem(last=False)
     return lambda x: log_polar_gaussian_blur(x, mats)
-
-
-# ----------------------------------------------------------------------------------- compiled loops
-def compile_c_library(name, source, functions):
-    """Builds C ``source`` once with the system compiler (cached in ``~/.cache/convis``) and loads it.
-
-    ``functions`` maps each function name to its ctypes ``(argtypes, restype)``.  Returns a dict
-    ``name -> ctypes function``, or None when compiling is impossible or ``CONVIS_NO_COMPILE`` is set:
-    every compiled loop of convis has a torch twin that computes the same.
-    """
-    if os.environ.get('CONVIS_NO_COMPILE'):
-        return None
-    try:
-        cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
-        os.makedirs(cache, exist_ok=True)
-        tag = hashlib.sha1(source.encode()).hexdigest()[:12]
-        path = os.path.join(cache, '%s_%s%s' % (name, tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
-        if not os.path.exists(path):
-            with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
-                with open(src, 'w') as f:
-                    f.write(source)
-                subprocess.run([os.environ.get('CC', 'cc'), '-O3', '-fPIC', '-shared', '-fno-fast-math',
-                                '-ffp-contract=off', src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
-                os.replace(out, path)
-        lib = ctypes.CDLL(path)
-        fns = {}
-        for fname, (argtypes, restype) in functions.items():
-            fn = getattr(lib, fname)
-            fn.argtypes, fn.restype = argtypes, restype
-            fns[fname] = fn
-        return fns
-    except Exception as e:  # no compiler, no write access...: the torch version does the same
-        logging.getLogger('convis').info('compiled %s unavailable (%s); using torch operations', name, e)
-        return None

@@ -1,0 +1,123 @@
+"""The compiled loops of convis.native against plain torch/numpy computations of the same equations."""
+import numpy as np
+import pytest
+import torch
+
+import convis
+from convis import native
+from convis.filters import retina as retina_filters
+from convis.filters.spatial import SeparableBlur, recursive_gaussian_matrix
+
+
+def _reference_heat(u, e, a_rows, a_cols, y_prev):
+    """``y[s] = A_r (e y[s-1] + (1-e) u[s]) A_c^T`` step by step in float64 numpy."""
+    u = u.detach().double().numpy()
+    h, w = u.shape[-2:]
+    ar = np.eye(h) if a_rows is None else a_rows.detach().double().numpy()
+    ac = np.eye(w) if a_cols is None else a_cols.detach().double().numpy()
+    y = y_prev.detach().double().numpy()[:, :, 0]
+    out = np.empty_like(u)
+    for s in range(u.shape[2]):
+        y = ar @ (e * y + (1 - e) * u[:, :, s]) @ ac.T
+        out[:, :, s] = y
+    return out
+
+
+@pytest.fixture
+def compiled():
+    if native._heat_functions() is None:
+        pytest.fail('the leaky heat loop did not compile: a C compiler (cc) is needed for the test run')
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 30, 1, 1), (2, 3, 17, 5, 37), (1, 1, 40, 50, 17), (1, 2, 25, 33, 64),
+                                   (1, 1, 12, 100, 100)])
+@pytest.mark.parametrize('sigmas', [(0.8, 2.5), (3.0, 0.3), (6.0, 6.0), (None, 1.5), (1.2, None)])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_leaky_heat_loop_equals_the_equation(compiled, shape, sigmas, dtype):
+    gen = torch.Generator().manual_seed(sum(shape))
+    u = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
+    y_prev = torch.randn(shape[:2] + (1,) + shape[3:], generator=gen, dtype=torch.float64).to(dtype)
+    a_rows = None if sigmas[0] is None else recursive_gaussian_matrix(sigmas[0], shape[3], dtype, 'cpu')
+    a_cols = None if sigmas[1] is None else recursive_gaussian_matrix(sigmas[1], shape[4], dtype, 'cpu')
+    e = 0.8
+    y = native.leaky_heat_loop(u, torch.tensor(e, dtype=dtype), a_rows, a_cols, y_prev)
+    assert y.shape == u.shape and y.dtype == dtype
+    ref = _reference_heat(u, e, a_rows, a_cols, y_prev)
+    err = np.abs(y.double().numpy() - ref).max() / np.abs(ref).max()
+    assert err < (1e-13 if dtype == torch.float64 else 2e-6), err
+
+
+def test_leaky_heat_loop_carries_state_exactly_across_chunks(compiled):
+    u = torch.randn(1, 2, 50, 20, 30, dtype=torch.float64)
+    a_rows, a_cols = recursive_gaussian_matrix(1.5, 20, torch.float64, 'cpu'), recursive_gaussian_matrix(2.0, 30, torch.float64, 'cpu')
+    y0 = torch.zeros(1, 2, 1, 20, 30, dtype=torch.float64)
+    whole = native.leaky_heat_loop(u, 0.7, a_rows, a_cols, y0)
+    first = native.leaky_heat_loop(u[:, :, :13], 0.7, a_rows, a_cols, y0)
+    second = native.leaky_heat_loop(u[:, :, 13:], 0.7, a_rows, a_cols, first[:, :, -1:])
+    assert torch.equal(torch.cat([first, second], dim=2), whole)
+
+
+def test_leaky_heat_uses_the_compiled_loop_and_agrees_with_the_torch_loop(compiled, monkeypatch):
+    blur = SeparableBlur(recursive_gaussian_matrix(1.3, 24, torch.float32, 'cpu'),
+                         recursive_gaussian_matrix(2.2, 31, torch.float32, 'cpu'))
+    u = 50 * torch.rand(2, 1, 60, 24, 31)
+    y0 = torch.rand(2, 1, 1, 24, 31)
+    e = torch.tensor(0.6)
+    with torch.no_grad():
+        fast = retina_filters.leaky_heat(u, e, blur, y0)
+        calls = []
+        monkeypatch.setattr(retina_filters, 'leaky_heat_loop', lambda *a: calls.append(1))  # returns None
+        slow = retina_filters.leaky_heat(u, e, blur, y0)
+    assert calls == [1]                        # the torch loop ran because the compiled one was absent
+    assert (fast - slow).abs().max() / slow.abs().max() < 1e-6
+
+
+def test_without_a_compiler_the_opl_runs_the_torch_loop_with_the_same_result(compiled, monkeypatch):
+    x = 255 * torch.rand(1, 1, 80, 30, 40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fast = retina_filters.OPL()(x)
+        monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+        monkeypatch.setattr(native, '_HEAT', [])
+        assert native.leaky_heat_loop(torch.zeros(1, 1, 2, 3, 3), 0.5, None, None, torch.zeros(1, 1, 1, 3, 3)) is None
+        slow = retina_filters.OPL()(x)
+    assert float(slow.abs().max()) > 0.1
+    assert (fast - slow).abs().max() <= 1e-5 * slow.abs().max()
+
+
+def test_matrix_band_and_diagonals():
+    a = torch.tensor([[1.0, 1e-3, 1e-30, 0.0],
+                      [1e-3, 1.0, 1e-3, 0.0],
+                      [0.0, 0.5, 1.0, 0.5],
+                      [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    lo, hi = native.matrix_band(a, 1e-12)
+    assert lo.tolist() == [0, 0, 1, 0] and hi.tolist() == [2, 3, 4, 0]
+    diag, k = native.matrix_diagonals(a, 1e-12)
+    assert k == 1
+    x = torch.randn(5, 4, dtype=torch.float64)
+    by_diagonals = sum(diag[d + k] * torch.roll(x, -d, dims=1) * _inside(d, 4) for d in range(-k, k + 1))
+    kept = torch.where(a.abs() > 1e-12 * a.abs().amax(1, keepdim=True), a, torch.zeros(()))
+    assert torch.allclose(by_diagonals, x @ kept.T, atol=1e-15)
+
+
+def _inside(d, n):
+    j = torch.arange(n)
+    return ((j + d >= 0) & (j + d < n)).double()
+
+
+def test_retina_pieces_give_the_same_result(monkeypatch):
+    x = 255 * torch.rand(1, 1, 120, 20, 24, generator=torch.Generator().manual_seed(3))
+    outs = []
+    for elements in (1 << 30, 20 * 24 * 16):     # one piece; pieces of 16 frames
+        retina = convis.retina.Retina(seed=5)
+        retina.gang_0_spikes.noise_sigma = 0.0
+        retina.gang_1_spikes.noise_sigma = 0.0
+        monkeypatch.setattr(type(retina), 'PIECE_ELEMENTS', elements)
+        retina.record = ('ganglion_0',)
+        with torch.no_grad():
+            outs.append(retina(x))
+    whole, pieces = outs
+    rates_whole, rates_pieces = whole['ganglion_0'], pieces['ganglion_0']
+    assert rates_whole.shape == rates_pieces.shape == (1, 1, 120, 20, 24)
+    assert (rates_whole - rates_pieces).abs().max() <= 1e-5 * rates_whole.abs().max()
+    assert abs(float(whole[0].sum()) - float(pieces[0].sum())) <= 1e-3 * float(whole[0].sum())
+    assert float(whole[0].sum()) > 100
