@@ -46,7 +46,10 @@ def _is_stream(x):
 
 
 def _check_finite(t, what='input'):
-    if t.is_floating_point() and t.numel() > 0 and not bool(torch.isfinite(t).all()):
+    # a sum is NaN or infinite when any value is (one fast reduction); only then (or when the finite
+    # values overflow the sum) every value is looked at
+    if t.is_floating_point() and t.numel() > 0 and not bool(torch.isfinite(t.detach().sum())) \
+            and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError('%s contains %d NaN or infinite value(s) out of %d' % (what, bad, t.numel()))
 

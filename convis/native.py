@@ -10,6 +10,8 @@ Loops here:
 * :func:`leaky_heat_loop`: VirtualRetina's discrete leaky heat equation with a separable blur,
   ``y[s] = A_r (e y[s-1] + (1-e) u[s]) A_c^T``, using only the band of each blur matrix that is not
   negligible in the working precision.
+* :func:`recursion_loop`: the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
+  low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use.
 """
 import ctypes
 import hashlib
@@ -22,7 +24,7 @@ import tempfile
 
 import torch
 
-__all__ = ['compile_c_library', 'leaky_heat_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
+__all__ = ['compile_c_library', 'leaky_heat_loop', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
 
 _LOG = logging.getLogger('convis')
 
@@ -198,6 +200,22 @@ void convis_heat_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL
     }
 }
 """
+_HEAT_FUNCTION += r"""
+/* y[p, s, q] = e y[p, s-1, q] + g x[p, s, q] with y[p, -1, q] = y0[p, q]; x, y: [P, T, Q], y0: [P, Q]. */
+void convis_recursion_@NAME@(int64_t P, int64_t T, int64_t Q, const @REAL@ *x, @REAL@ *y, const @REAL@ *y0,
+                             double e_d, double g_d) {
+    const @REAL@ e = (@REAL@)e_d, g = (@REAL@)g_d;
+    for (int64_t p = 0; p < P; p++) {
+        const @REAL@ *prev = y0 + p * Q;
+        for (int64_t s = 0; s < T; s++) {
+            const @REAL@ *xs = x + (p * T + s) * Q;
+            @REAL@ *ys = y + (p * T + s) * Q;
+            for (int64_t q = 0; q < Q; q++) ys[q] = e * prev[q] + g * xs[q];
+            prev = ys;
+        }
+    }
+}
+"""
 _HEAT_SOURCE += (_HEAT_FUNCTION.replace('@NAME@', 'f64').replace('@REAL@', 'double')
                  + _HEAT_FUNCTION.replace('@NAME@', 'f32').replace('@REAL@', 'float'))
 _LANES, _ROWS = 16, 4
@@ -222,9 +240,13 @@ def _heat_functions():
     if not _HEAT:
         i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
         sig = ([i64, i64, i64, i64, p, p, p, dbl, p, p, p, p, i64, p, p], None)
-        fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_heat_f64': sig, 'convis_heat_f32': sig}, contract=True)
-        _HEAT.append(None if fns is None else {torch.float64: fns['convis_heat_f64'],
-                                               torch.float32: fns['convis_heat_f32']})
+        rec = ([i64, i64, i64, p, p, p, dbl, dbl], None)
+        fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_heat_f64': sig, 'convis_heat_f32': sig,
+                                                       'convis_recursion_f64': rec, 'convis_recursion_f32': rec},
+                                contract=True)
+        _HEAT.append(None if fns is None else {
+            'heat': {torch.float64: fns['convis_heat_f64'], torch.float32: fns['convis_heat_f32']},
+            'recursion': {torch.float64: fns['convis_recursion_f64'], torch.float32: fns['convis_recursion_f32']}})
     return _HEAT[0]
 
 
@@ -238,10 +260,11 @@ def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
     above :data:`BAND_TOLERANCE` of its row's largest entry takes part.
     """
     fns = _heat_functions()
-    if fns is None or u.dtype not in fns or u.device.type != 'cpu':
+    if fns is None or u.dtype not in fns['heat'] or u.device.type != 'cpu':
         return None
+    fns = fns['heat']
     b, c, n_t, h, w = u.shape
-    e = float(e.detach()) if isinstance(e, torch.Tensor) else float(e)
+    e = _number(e)
     eye = lambda n: torch.eye(n, dtype=u.dtype)  # noqa: E731
     rows = (e * (a_rows if a_rows is not None else eye(h))).detach().to(u.dtype).contiguous()
     tol = BAND_TOLERANCE[u.dtype]
@@ -258,3 +281,23 @@ def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
                  rg.data_ptr(), glo.data_ptr(), ghi.data_ptr(), padded.data_ptr(), k, t.data_ptr(), t2.data_ptr())
     return out.reshape(n_t, b, c, h, w).movedim(0, 2)
 
+
+def recursion_loop(x, e, y_prev, gain):
+    """``y[s] = e y[s-1] + gain x[s]`` along the middle axis of ``x`` ``[P, T, Q]`` as a compiled loop.
+
+    ``y_prev`` is ``[P, 1, Q]`` (any strides), ``e`` and ``gain`` numbers.  CPU float32/float64 tensors
+    without gradient; returns ``y`` ``[P, T, Q]`` or None when no compiled loop is available.
+    """
+    fns = _heat_functions()
+    if fns is None or x.dtype not in fns['recursion'] or x.device.type != 'cpu':
+        return None
+    x = x.detach().contiguous()
+    y0 = y_prev.detach().to(x.dtype).contiguous()
+    y = torch.empty_like(x)
+    fns['recursion'][x.dtype](x.shape[0], x.shape[1], x.shape[2], x.data_ptr(), y.data_ptr(), y0.data_ptr(),
+                              _number(e), _number(gain))
+    return y
+
+
+def _number(v):
+    return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)

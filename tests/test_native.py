@@ -121,3 +121,25 @@ def test_retina_pieces_give_the_same_result(monkeypatch):
     assert (rates_whole - rates_pieces).abs().max() <= 1e-5 * rates_whole.abs().max()
     assert abs(float(whole[0].sum()) - float(pieces[0].sum())) <= 1e-3 * float(whole[0].sum())
     assert float(whole[0].sum()) > 100
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('dim', [2, 0, 4])
+def test_recursion_loop_equals_the_block_products_and_the_recursion(compiled, dtype, dim):
+    from convis.filters.temporal import exponential_recursion
+    x = torch.randn(2, 3, 70, 4, 5, dtype=torch.float64).to(dtype)
+    y_prev = torch.randn(tuple(1 if d == dim else n for d, n in enumerate(x.shape)), dtype=torch.float64).to(dtype)
+    with torch.no_grad():
+        fast = exponential_recursion(x, 0.93, y_prev, gain=0.4, dim=dim)
+    e = torch.tensor(0.93, dtype=dtype, requires_grad=True)        # autograd: the block products
+    blocks = exponential_recursion(x, e, y_prev, gain=0.4, dim=dim).detach()
+    xs, y = x.double().movedim(dim, 0).numpy(), y_prev.double().movedim(dim, 0).numpy()[0]
+    ref = np.empty_like(xs)
+    for s in range(xs.shape[0]):
+        y = 0.93 * y + 0.4 * xs[s]
+        ref[s] = y
+    ref = torch.from_numpy(ref).movedim(0, dim)
+    tol = 1e-13 if dtype == torch.float64 else 2e-6
+    scale = float(ref.abs().max())
+    assert float((fast.double() - ref).abs().max()) <= tol * scale
+    assert float((blocks.double() - ref).abs().max()) <= tol * scale

@@ -9,11 +9,13 @@ discretisation VirtualRetina uses (unit DC gain, reads the current input):
 chunk is cut into blocks of ``block`` steps, each block is one matrix product
 with a small lower-triangular Toeplitz matrix, and only the carry between
 blocks is sequential.  The result equals the step-by-step recursion to float
-rounding, for any chunk length, and gradients flow to ``e``.
+rounding, for any chunk length, and gradients flow to ``e``.  Without autograd on the CPU
+a compiled loop (:func:`convis.native.recursion_loop`) makes one pass through the data instead.
 """
 import torch
 
 from ..base import Layer
+from ..native import recursion_loop
 from ..variables import Parameter
 
 __all__ = ['exponential_recursion', 'TimePadding', 'Delay', 'VariableDelay', 'TemporalLowPassFilterRecursive',
@@ -76,6 +78,13 @@ def exponential_recursion(x, e, y_prev, gain=None, dim=2, block=64):
     xv = x.reshape(pre, n_t, post)
     carry = torch.as_tensor(y_prev, dtype=x.dtype, device=x.device)
     carry = torch.broadcast_to(carry, x.narrow(dim, 0, 1).shape).reshape(pre, 1, post)
+    if not (torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                            for t in (x, e, y_prev, gain))) \
+            and x.device.type == 'cpu' and e.numel() == 1 and torch.as_tensor(gain).numel() == 1:
+        # without autograd, one pass through the data (compiled) beats the block products
+        y = recursion_loop(xv, e, carry, gain)
+        if y is not None:
+            return y.reshape(shape)
     b = min(block, n_t)
     m, powers = _toeplitz_powers(e, b, x.dtype, x.device)
     m = m * gain
