@@ -28,7 +28,11 @@ def main(argv=None):
         module = importlib.import_module('benchmarks.bench_%s' % name)
         print('=== %s ===' % name, flush=True)
         start = time.perf_counter()
-        results[name] = module.main()
+        saved, sys.argv = sys.argv, [module.__file__]     # each benchmark runs with its own defaults
+        try:
+            results[name] = module.main()
+        finally:
+            sys.argv = saved
         print('--- %s took %.1f s' % (name, time.perf_counter() - start), flush=True)
     return results
 

@@ -1,12 +1,18 @@
-"""Frames per second of the default retina (ON and OFF layers with spikes) and each stage's share.
+"""Frames per second of the default retina (ON and OFF layers, with spikes and with rates only) and each stage's share.
 
-Usage: ``python benchmarks/bench_retina.py [--frames 2000] [--dt 500] [--sizes 50 100] [--threads N]``
+Usage: ``python benchmarks/bench_retina.py [--frames 2000] [--dt 500] [--sizes 50x50 100x100 160x128]
+[--threads N] [--device cpu|cuda] [--config FILE]``
 
 Runs the default :class:`convis.retina.Retina` on uniform random input (0..255) in chunks of ``dt``
-frames, as ``retina.run`` does, and prints frames/s (wall clock and per CPU second, which is less
-disturbed by other processes) and the share of the time spent in each stage.
+frames, as ``retina.run`` does, and prints per size: frames/s (wall clock, and per CPU second of this
+process), the same as a multiple of real time at 1 kHz steps (1,000 frames/s) and of the original
+toolbox's measured speed (about 1,100 frames/s at 50x50 and 480 at 100x100 on a 2-core CPU), the share
+of each stage, and the growth of the process's peak resident memory during the run.  A reference step
+(one 100 x 100 float32 matrix product) is timed in the same run, so that runs on different machines
+can be compared as ratios.
 """
 import argparse
+import resource
 import time
 from collections import OrderedDict
 
@@ -15,14 +21,36 @@ import torch
 
 import convis
 
+ORIGINAL_FPS = {(50, 50): 1100.0, (100, 100): 480.0}
+"""The original toolbox's retina (ON+OFF, spikes, no autograd, dt=500, 2000 frames) on a 2-core CPU."""
 
-def bench(size, frames, dt, config=None, dtype=torch.float32, device='cpu'):
-    retina = convis.retina.Retina(seed=0, config=config).to(dtype=dtype, device=device)
-    x = torch.tensor(255 * np.random.rand(1, 1, frames, size, size), dtype=dtype, device=device)
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reference_step_us(repeats=2000):
+    """Microseconds of one 100 x 100 float32 matrix product (best of three)."""
+    a, b, out = torch.rand(100, 100), torch.rand(100, 100), torch.empty(100, 100)
+    best = float('inf')
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b, out=out)
+        best = min(best, (time.perf_counter() - t0) / repeats)
+    return best * 1e6
+
+
+def bench(shape, frames, dt, config=None, dtype=torch.float32, device='cpu', spikes=True):
+    """Runs the retina over ``frames`` frames of ``shape`` (rows, columns); returns a dict of measurements."""
+    retina = convis.retina.Retina(seed=0, config=config, spikes=spikes).to(dtype=dtype, device=device)
+    x = torch.tensor(255 * np.random.rand(1, 1, frames, *shape), dtype=dtype)
+    x = x.to(device)
     with torch.no_grad():
-        retina(x[:, :, :10])                 # builds the blur matrices once
+        retina(x[:, :, :10])                 # builds the blur matrices and compiled loops once
         retina.clear_state()
         shares = OrderedDict()
+        rss0 = _peak_rss_mb()
         c0 = time.process_time()
         t0 = time.perf_counter()
         for s in range(0, frames, dt):
@@ -34,26 +62,48 @@ def bench(size, frames, dt, config=None, dtype=torch.float32, device='cpu'):
             torch.cuda.synchronize()
         total = time.perf_counter() - t0
         cpu = time.process_time() - c0
-    return frames / total, total, shares, frames / cpu
+    return {'fps': frames / total, 'seconds': total, 'shares': shares, 'fps_cpu': frames / cpu,
+            'peak_rss_growth_mb': _peak_rss_mb() - rss0}
 
 
-def main():
+def _shape(text):
+    if 'x' in text:
+        rows, cols = text.lower().split('x')
+        return int(rows), int(cols)
+    return int(text), int(text)
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--frames', type=int, default=2000)
     parser.add_argument('--dt', type=int, default=500)
-    parser.add_argument('--sizes', type=int, nargs='+', default=[50, 100])
+    parser.add_argument('--sizes', nargs='+', default=['50x50', '100x100', '160x128'],
+                        help='frame sizes as ROWSxCOLUMNS (or one number for a square)')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--config', default=None, help='a VirtualRetina XML file (default: the default retina)')
     parser.add_argument('--device', default='cpu')
-    args = parser.parse_args()
+    parser.add_argument('--rates', action='store_true', help='also run without spikes (firing rates only)')
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print('torch %s, %d threads, device %s' % (torch.__version__, torch.get_num_threads(), args.device))
-    for size in args.sizes:
-        fps, total, shares, fps_cpu = bench(size, args.frames, args.dt, args.config, device=args.device)
-        parts = ', '.join('%s %.0f%%' % (k, 100 * v / total) for k, v in shares.items())
-        print('%dx%d: %.0f frames/s (%d frames in %.2f s; %.0f frames per CPU second); %s'
-              % (size, size, fps, args.frames, total, fps_cpu, parts))
+    ref = reference_step_us()
+    print('torch %s, %d threads, device %s; reference step (100x100 matrix product): %.1f us'
+          % (torch.__version__, torch.get_num_threads(), args.device, ref))
+    results = {}
+    for text in args.sizes:
+        shape = _shape(text)
+        for spikes in ([True, False] if args.rates else [True]):
+            r = bench(shape, args.frames, args.dt, args.config, device=args.device, spikes=spikes)
+            parts = ', '.join('%s %.0f%%' % (k, 100 * v / r['seconds']) for k, v in r['shares'].items())
+            original = ORIGINAL_FPS.get(shape)
+            print('%dx%d %s: %.0f frames/s (%d frames in %.2f s; %.0f per CPU second) = %.1fx real time at 1 kHz%s; '
+                  'one frame = %.1f reference steps; %s; peak memory +%.0f MB'
+                  % (shape[0], shape[1], 'spikes' if spikes else 'rates', r['fps'], args.frames, r['seconds'],
+                     r['fps_cpu'], r['fps'] / 1000.0,
+                     ', %.1fx the original' % (r['fps'] / original) if original and spikes else '',
+                     1e6 / r['fps'] / ref, parts, r['peak_rss_growth_mb']), flush=True)
+            results[(shape, spikes)] = r
+    return results
 
 
 if __name__ == '__main__':
