@@ -10,6 +10,8 @@ Loops here:
 * :func:`leaky_heat_loop`: VirtualRetina's discrete leaky heat equation with a separable blur,
   ``y[s] = A_r (e y[s-1] + (1-e) u[s]) A_c^T``, using only the band of each blur matrix that is not
   negligible in the working precision.
+* :func:`opl_loop`: the whole outer plexiform layer (both leaky heat equations and the undershoot) in
+  one loop over the steps, without intermediate maps.
 * :func:`recursion_loop`: the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
   low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use.
 """
@@ -21,10 +23,11 @@ import platform
 import subprocess
 import sysconfig
 import tempfile
+from collections import OrderedDict
 
 import torch
 
-__all__ = ['compile_c_library', 'leaky_heat_loop', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
+__all__ = ['compile_c_library', 'leaky_heat_loop', 'opl_loop', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
 
 _LOG = logging.getLogger('convis')
 
@@ -147,53 +150,90 @@ _HEAT_SOURCE = r"""
 #define ROWS 4
 """
 _HEAT_FUNCTION = r"""
-void convis_heat_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *u, @REAL@ *out,
-                        const @REAL@ *y0, double ratio_d, const @REAL@ *RG, const int64_t *glo,
-                        const int64_t *ghi, const @REAL@ *D, int64_t K, @REAL@ *t, @REAL@ *t2) {
+/* One step for one image: o = R (y + a (x + c)) A_cols^T (see above); t, t2 scratch. */
+static void heat_step_@NAME@(int64_t H, int64_t W, const @REAL@ *y, const @REAL@ *x, @REAL@ a, @REAL@ c,
+                             @REAL@ *o, const @REAL@ *RG, const int64_t *glo, const int64_t *ghi,
+                             const @REAL@ *D, int64_t K, @REAL@ *t, @REAL@ *t2) {
     typedef @REAL@ vec __attribute__((vector_size(LANES * sizeof(@REAL@))));
     typedef @REAL@ uvec __attribute__((vector_size(LANES * sizeof(@REAL@)), aligned(sizeof(@REAL@))));
-    const @REAL@ ratio = (@REAL@)ratio_d;
-    const int64_t HW = H * W, WP = (W + LANES - 1) / LANES * LANES, W2 = WP + 2 * K;
+    const int64_t WP = (W + LANES - 1) / LANES * LANES, W2 = WP + 2 * K;
     const int64_t HP = (H + ROWS - 1) / ROWS * ROWS;
+    for (int64_t i = 0; i < H; i++)
+        for (int64_t j = 0; j < W; j++) t[i * WP + j] = y[i * W + j] + a * (x[i * W + j] + c);
+    for (int64_t i0 = 0; i0 < HP; i0 += ROWS) {
+        const int64_t g = i0 / ROWS;
+        const @REAL@ *rg = RG + g * H * ROWS;
+        @REAL@ *dst = t2 + i0 * W2 + K;
+        for (int64_t j0 = 0; j0 < WP; j0 += LANES) {
+            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int64_t k = glo[g]; k < ghi[g]; k++) {
+                const vec v = *(const uvec *)(t + k * WP + j0);
+                const @REAL@ *r = rg + k * ROWS;
+                a0 += r[0] * v; a1 += r[1] * v; a2 += r[2] * v; a3 += r[3] * v;
+            }
+            *(uvec *)(dst + j0) = a0; *(uvec *)(dst + W2 + j0) = a1;
+            *(uvec *)(dst + 2 * W2 + j0) = a2; *(uvec *)(dst + 3 * W2 + j0) = a3;
+        }
+    }
+    for (int64_t i0 = 0; i0 < HP; i0 += ROWS) {
+        const @REAL@ *src = t2 + i0 * W2 + K;
+        for (int64_t j0 = 0; j0 < WP; j0 += LANES) {
+            vec acc[ROWS];
+            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int64_t dd = 0; dd <= 2 * K; dd++) {
+                const vec dv = *(const uvec *)(D + dd * WP + j0);
+                const @REAL@ *sv = src + j0 + dd - K;
+                a0 += dv * *(const uvec *)sv; a1 += dv * *(const uvec *)(sv + W2);
+                a2 += dv * *(const uvec *)(sv + 2 * W2); a3 += dv * *(const uvec *)(sv + 3 * W2);
+            }
+            acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+            const int64_t n = W - j0 < LANES ? W - j0 : LANES;
+            for (int64_t r = 0; r < ROWS && i0 + r < H; r++) {
+                if (n == LANES) *(uvec *)(o + (i0 + r) * W + j0) = acc[r];
+                else for (int64_t jj = 0; jj < n; jj++) o[(i0 + r) * W + j0 + jj] = acc[r][jj];
+            }
+        }
+    }
+}
+
+void convis_heat_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *u, @REAL@ *out,
+                        const @REAL@ *y0, double ratio, const @REAL@ *RG, const int64_t *glo,
+                        const int64_t *ghi, const @REAL@ *D, int64_t K, @REAL@ *t, @REAL@ *t2) {
+    const int64_t HW = H * W;
+    for (int64_t s = 0; s < T; s++)
+        for (int64_t b = 0; b < BC; b++)
+            heat_step_@NAME@(H, W, s == 0 ? y0 + b * HW : out + ((s - 1) * BC + b) * HW, u + (s * BC + b) * HW,
+                             (@REAL@)ratio, 0, out + (s * BC + b) * HW, RG, glo, ghi, D, K, t, t2);
+}
+
+/* VirtualRetina's OPL for T steps of BC images x [T, BC, H, W] (see convis.filters.retina.OPL):
+     C[s] = heat_C(C[s-1], a_c (x[s] + c_c))
+     with undershoot:  U[s] = e_u U[s-1] + (1 - e_u) C[s-1],  R[s] = C[s-1] - w_u U[s];  without: R[s] = C[s]
+     S[s] = heat_S(S[s-1], a_s R[s-1]),  out[s] = R[s] - S[s] + offset
+   The states C, U, R, S [BC, H, W] are read and updated in place; cn, sn [H, W] scratch. */
+void convis_opl_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *x, @REAL@ *out,
+                       @REAL@ *C, @REAL@ *U, @REAL@ *R, @REAL@ *S, double a_c, double c_c, double a_s,
+                       int64_t undershoot, double e_u, double w_u, double offset,
+                       const @REAL@ *RGc, const int64_t *gloc, const int64_t *ghic, const @REAL@ *Dc, int64_t Kc,
+                       const @REAL@ *RGs, const int64_t *glos, const int64_t *ghis, const @REAL@ *Ds, int64_t Ks,
+                       @REAL@ *t, @REAL@ *t2, @REAL@ *cn, @REAL@ *sn) {
+    const int64_t HW = H * W;
+    const @REAL@ eu = (@REAL@)e_u, gu = (@REAL@)(1 - e_u), wu = (@REAL@)w_u, off = (@REAL@)offset;
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
-            const @REAL@ *y = s == 0 ? y0 + b * HW : out + ((s - 1) * BC + b) * HW;
-            const @REAL@ *us = u + (s * BC + b) * HW;
+            @REAL@ *c = C + b * HW, *u = U + b * HW, *r = R + b * HW, *sr = S + b * HW;
             @REAL@ *o = out + (s * BC + b) * HW;
-            for (int64_t i = 0; i < H; i++)
-                for (int64_t j = 0; j < W; j++) t[i * WP + j] = y[i * W + j] + ratio * us[i * W + j];
-            for (int64_t i0 = 0; i0 < HP; i0 += ROWS) {
-                const int64_t g = i0 / ROWS;
-                const @REAL@ *rg = RG + g * H * ROWS;
-                @REAL@ *dst = t2 + i0 * W2 + K;
-                for (int64_t j0 = 0; j0 < WP; j0 += LANES) {
-                    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                    for (int64_t k = glo[g]; k < ghi[g]; k++) {
-                        const vec x = *(const uvec *)(t + k * WP + j0);
-                        const @REAL@ *c = rg + k * ROWS;
-                        a0 += c[0] * x; a1 += c[1] * x; a2 += c[2] * x; a3 += c[3] * x;
-                    }
-                    *(uvec *)(dst + j0) = a0; *(uvec *)(dst + W2 + j0) = a1;
-                    *(uvec *)(dst + 2 * W2 + j0) = a2; *(uvec *)(dst + 3 * W2 + j0) = a3;
+            heat_step_@NAME@(H, W, c, x + (s * BC + b) * HW, (@REAL@)a_c, (@REAL@)c_c, cn, RGc, gloc, ghic, Dc, Kc,
+                             t, t2);
+            heat_step_@NAME@(H, W, sr, r, (@REAL@)a_s, 0, sn, RGs, glos, ghis, Ds, Ks, t, t2);
+            if (undershoot) {
+                for (int64_t p = 0; p < HW; p++) {
+                    const @REAL@ un = eu * u[p] + gu * c[p], rec = c[p] - wu * un;
+                    u[p] = un; r[p] = rec; o[p] = rec - sn[p] + off; c[p] = cn[p]; sr[p] = sn[p];
                 }
-            }
-            for (int64_t i0 = 0; i0 < HP; i0 += ROWS) {
-                const @REAL@ *src = t2 + i0 * W2 + K;
-                for (int64_t j0 = 0; j0 < WP; j0 += LANES) {
-                    vec a[ROWS] = {{0}};
-                    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                    for (int64_t dd = 0; dd <= 2 * K; dd++) {
-                        const vec dv = *(const uvec *)(D + dd * WP + j0);
-                        const @REAL@ *sv = src + j0 + dd - K;
-                        a0 += dv * *(const uvec *)sv; a1 += dv * *(const uvec *)(sv + W2);
-                        a2 += dv * *(const uvec *)(sv + 2 * W2); a3 += dv * *(const uvec *)(sv + 3 * W2);
-                    }
-                    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
-                    const int64_t n = W - j0 < LANES ? W - j0 : LANES;
-                    for (int64_t r = 0; r < ROWS && i0 + r < H; r++) {
-                        if (n == LANES) *(uvec *)(o + (i0 + r) * W + j0) = a[r];
-                        else for (int64_t jj = 0; jj < n; jj++) o[(i0 + r) * W + j0 + jj] = a[r][jj];
-                    }
+            } else {
+                for (int64_t p = 0; p < HW; p++) {
+                    r[p] = cn[p]; o[p] = cn[p] - sn[p] + off; c[p] = cn[p]; sr[p] = sn[p];
                 }
             }
         }
@@ -241,13 +281,56 @@ def _heat_functions():
         i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
         sig = ([i64, i64, i64, i64, p, p, p, dbl, p, p, p, p, i64, p, p], None)
         rec = ([i64, i64, i64, p, p, p, dbl, dbl], None)
-        fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_heat_f64': sig, 'convis_heat_f32': sig,
-                                                       'convis_recursion_f64': rec, 'convis_recursion_f32': rec},
-                                contract=True)
+        opl = ([i64, i64, i64, i64, p, p, p, p, p, p, dbl, dbl, dbl, i64, dbl, dbl, dbl]
+               + [p, p, p, p, i64] * 2 + [p, p, p, p], None)
+        names = {'heat': sig, 'recursion': rec, 'opl': opl}
+        fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_%s_%s' % (n, t): a for n, a in names.items()
+                                                       for t in ('f32', 'f64')}, contract=True)
         _HEAT.append(None if fns is None else {
-            'heat': {torch.float64: fns['convis_heat_f64'], torch.float32: fns['convis_heat_f32']},
-            'recursion': {torch.float64: fns['convis_recursion_f64'], torch.float32: fns['convis_recursion_f32']}})
+            n: {torch.float64: fns['convis_%s_f64' % n], torch.float32: fns['convis_%s_f32' % n]} for n in names})
     return _HEAT[0]
+
+
+_OPERANDS = OrderedDict()
+
+
+def _blur_operands(a_rows, a_cols, e, h, w, dtype):
+    """The arguments the compiled loops take for one blur ``e A_rows . A_cols^T`` (cached): row groups, their
+    column ranges, the diagonals of A_cols padded to whole blocks of columns, their reach K."""
+    key = (id(a_rows), id(a_cols), e, h, w, dtype)
+    found = _OPERANDS.get(key)
+    if found is not None and found[0] is a_rows and found[1] is a_cols:
+        _OPERANDS.move_to_end(key)
+        return found[2]
+    eye = lambda n: torch.eye(n, dtype=dtype)  # noqa: E731
+    rows = (e * (a_rows if a_rows is not None else eye(h))).detach().to(dtype).cpu().contiguous()
+    tol = BAND_TOLERANCE[dtype]
+    rg, glo, ghi = _row_groups(rows, tol)
+    diag, k = matrix_diagonals(a_cols if a_cols is not None else eye(w), tol)
+    padded = torch.zeros((2 * k + 1, -(-w // _LANES) * _LANES), dtype=dtype)
+    padded[:, :w] = diag
+    operands = (rg, glo, ghi, padded, k)
+    _OPERANDS[key] = (a_rows, a_cols, operands)     # the matrices are kept so that their ids stay theirs
+    while len(_OPERANDS) > 32:
+        _OPERANDS.popitem(last=False)
+    return operands
+
+
+def _pointers(operands):
+    rg, glo, ghi, padded, k = operands
+    return [rg.data_ptr(), glo.data_ptr(), ghi.data_ptr(), padded.data_ptr(), k]
+
+
+def _scratch(h, w, k, dtype):
+    """The two scratch maps of the compiled blur for a reach of up to ``k`` columns (zero-filled)."""
+    wp = -(-w // _LANES) * _LANES
+    return torch.zeros((h, wp), dtype=dtype), torch.zeros((-(-h // _ROWS) * _ROWS, wp + 2 * k), dtype=dtype)
+
+
+def _time_major(x):
+    """``[B, C, T, H, W]`` as a contiguous ``[T, B*C, H, W]`` (no copy when B*C == 1)."""
+    b, c, n_t, h, w = x.shape
+    return x.detach().movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
 
 
 def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
@@ -262,24 +345,47 @@ def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
     fns = _heat_functions()
     if fns is None or u.dtype not in fns['heat'] or u.device.type != 'cpu':
         return None
-    fns = fns['heat']
     b, c, n_t, h, w = u.shape
     e = _number(e)
-    eye = lambda n: torch.eye(n, dtype=u.dtype)  # noqa: E731
-    rows = (e * (a_rows if a_rows is not None else eye(h))).detach().to(u.dtype).contiguous()
-    tol = BAND_TOLERANCE[u.dtype]
-    rg, glo, ghi = _row_groups(rows, tol)
-    diag, k = matrix_diagonals(a_cols if a_cols is not None else eye(w), tol)
-    wp, hp = -(-w // _LANES) * _LANES, rg.shape[0] * _ROWS
-    padded = torch.zeros((2 * k + 1, wp), dtype=u.dtype)
-    padded[:, :w] = diag
-    ut = u.detach().movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
+    operands = _blur_operands(a_rows, a_cols, e, h, w, u.dtype)
+    ut = _time_major(u)
     out = torch.empty_like(ut)
     y0 = y_prev.detach().reshape(b * c, h, w).to(u.dtype).contiguous()
-    t, t2 = torch.zeros((h, wp), dtype=u.dtype), torch.zeros((hp, wp + 2 * k), dtype=u.dtype)
-    fns[u.dtype](n_t, b * c, h, w, ut.data_ptr(), out.data_ptr(), y0.data_ptr(), (1 - e) / e,
-                 rg.data_ptr(), glo.data_ptr(), ghi.data_ptr(), padded.data_ptr(), k, t.data_ptr(), t2.data_ptr())
+    t, t2 = _scratch(h, w, operands[4], u.dtype)
+    fns['heat'][u.dtype](n_t, b * c, h, w, ut.data_ptr(), out.data_ptr(), y0.data_ptr(), (1 - e) / e,
+                         *_pointers(operands), t.data_ptr(), t2.data_ptr())
     return out.reshape(n_t, b, c, h, w).movedim(0, 2)
+
+
+def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, w_s, offset_out):
+    """VirtualRetina's OPL (centre and surround leaky heat equations, undershoot) as one compiled loop.
+
+    ``x`` ``[B, C, T, H, W]``: the input; the centre's input is ``lam (x + offset_in)``.  ``states``: the
+    tensors ``(C, U, R, S)`` of :class:`convis.filters.retina.OPL` (``[B, C, 1, H, W]``; copies are updated and
+    returned).  ``center``/``surround``: ``(e, A_rows, A_cols)`` of each leaky heat equation; ``undershoot``
+    (bool), ``e_u``, ``w_u``: the undershoot; ``w_s``: the surround's weight; ``offset_out`` added to the output.
+    Returns ``(out, (C, U, R, S))`` or None when no compiled loop is available or ``e`` is 0.
+    """
+    fns = _heat_functions()
+    if fns is None or x.dtype not in fns['opl'] or x.device.type != 'cpu':
+        return None
+    b, c, n_t, h, w = x.shape
+    e_c, e_s = _number(center[0]), _number(surround[0])
+    if e_c <= 1e-12 or e_s <= 1e-12:
+        return None
+    op_c = _blur_operands(center[1], center[2], e_c, h, w, x.dtype)
+    op_s = _blur_operands(surround[1], surround[2], e_s, h, w, x.dtype)
+    xt = _time_major(x)
+    out = torch.empty_like(xt)
+    st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
+    t, t2 = _scratch(h, w, max(op_c[4], op_s[4]), x.dtype)
+    cn, sn = torch.empty((h, w), dtype=x.dtype), torch.empty((h, w), dtype=x.dtype)
+    fns['opl'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+                        (1 - e_c) / e_c * _number(lam), _number(offset_in), (1 - e_s) / e_s * _number(w_s),
+                        int(bool(undershoot)), _number(e_u), _number(w_u), _number(offset_out),
+                        *_pointers(op_c), *_pointers(op_s), t.data_ptr(), t2.data_ptr(), cn.data_ptr(), sn.data_ptr())
+    return (out.reshape(n_t, b, c, h, w).movedim(0, 2),
+            tuple(s.reshape(b, c, 1, h, w) for s in st))
 
 
 def recursion_loop(x, e, y_prev, gain):

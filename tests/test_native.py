@@ -72,16 +72,33 @@ def test_leaky_heat_uses_the_compiled_loop_and_agrees_with_the_torch_loop(compil
     assert (fast - slow).abs().max() / slow.abs().max() < 1e-6
 
 
-def test_without_a_compiler_the_opl_runs_the_torch_loop_with_the_same_result(compiled, monkeypatch):
-    x = 255 * torch.rand(1, 1, 80, 30, 40, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        fast = retina_filters.OPL()(x)
-        monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-        monkeypatch.setattr(native, '_HEAT', [])
-        assert native.leaky_heat_loop(torch.zeros(1, 1, 2, 3, 3), 0.5, None, None, torch.zeros(1, 1, 1, 3, 3)) is None
-        slow = retina_filters.OPL()(x)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('undershoot', [1.0, 0.0])
+@pytest.mark.parametrize('shape', [(1, 1, 80, 30, 40), (2, 3, 23, 7, 19)])
+def test_compiled_opl_equals_the_torch_stages(compiled, monkeypatch, dtype, undershoot, shape):
+    x = 255 * torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
+    results = []
+    for no_compile in (False, True):
+        if no_compile:
+            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+            monkeypatch.setattr(native, '_HEAT', [])
+            assert native.opl_loop(x, (None,) * 4, (0.5, None, None), (0.5, None, None), 1, 0, True, 0.5, 0.5, 1,
+                                   0) is None
+        opl = retina_filters.OPL().to(dtype)
+        opl.undershoot_enabled = undershoot
+        opl.sigma_surround = 0.3
+        with torch.no_grad():
+            first = opl(x[:, :, :shape[2] // 2])       # the state carries over between the two calls
+            second = opl(x[:, :, shape[2] // 2:])
+        results.append((torch.cat([first, second], dim=2), opl.get_state()))
+    (fast, fast_state), (slow, slow_state) = results
     assert float(slow.abs().max()) > 0.1
-    assert (fast - slow).abs().max() <= 1e-5 * slow.abs().max()
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert (fast - slow).abs().max() <= tol * slow.abs().max()
+    for name in ('center', 'undershoot', 'receptor', 'surround'):
+        a, b = fast_state[name], slow_state[name]
+        assert a.shape == b.shape == (shape[0], shape[1], 1) + shape[3:]
+        assert (a - b).abs().max() <= tol * (1 + b.abs().max())
 
 
 def test_matrix_band_and_diagonals():

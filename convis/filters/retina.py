@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..base import Layer
-from ..native import leaky_heat_loop
+from ..native import leaky_heat_loop, opl_loop
 from ..variables import Parameter
 from .spatial import SeparableBlur, blur_operator
 from .temporal import exponential_recursion
@@ -224,15 +224,19 @@ class OPL(_Stage):
         if self.cascade is None or self.cascade.shape[0] != n:
             self.cascade = start[0].unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
         dt = self.resolution.dt
-        u = self._lambda(x) * (x - lum)
         e_c = _decay(self.tau_center, dt, x)
+        blur_c = self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x)))
+        if n == 0 and not set(self.record) & {'center', 'receptor', 'horizontal'}:
+            out = self._forward_compiled(x, lum, e_c, blur_c, rest_r - rest_s)
+            if out is not None:
+                return out
+        u = self._lambda(x) * (x - lum)
         cascade = []
         for i in range(n):
             u = exponential_recursion(u, e_c, self.cascade[i])
             cascade.append(u[:, :, -1:])
         if n:
             self.cascade = torch.stack(cascade)
-        blur_c = self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x)))
         center = leaky_heat(u, e_c, blur_c, self.center)
         c_prev = _shift(self.center, center)
         self.center = center[:, :, -1:].clone()
@@ -245,8 +249,7 @@ class OPL(_Stage):
             receptor = center
         r_prev = _shift(self.receptor, receptor)
         self.receptor = receptor[:, :, -1:].clone()
-        e_s = _decay(self.tau_surround, dt, x)
-        blur_s = self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x)))
+        e_s, blur_s = self._surround_operator(x)
         surround = leaky_heat(_p(self.relative_weight, x) * r_prev, e_s, blur_s, self.surround)
         self.surround = surround[:, :, -1:].clone()
         out = receptor - surround + (rest_r - rest_s)
@@ -254,6 +257,33 @@ class OPL(_Stage):
             self._keep(center=center + rest_c, receptor=receptor + rest_r, horizontal=surround + rest_s)
         else:
             self.recorded = {}
+        return out
+
+
+    def _surround_operator(self, x):
+        dt = self.resolution.dt
+        return (_decay(self.tau_surround, dt, x),
+                self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x))))
+
+    def _forward_compiled(self, x, lum, e_c, blur_c, offset):
+        """The OPL as one compiled loop (CPU, no autograd, no log-polar scheme, no cascade, no recorded
+        inner map), or None where that loop does not apply."""
+        if self.log_polar is not None or x.device.type != 'cpu' or (
+                torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+            return None
+        e_s, blur_s = self._surround_operator(x)
+        if not all(b is None or isinstance(b, SeparableBlur) for b in (blur_c, blur_s)):
+            return None
+        mats = [(None, None) if b is None else (b.a_rows, b.a_cols) for b in (blur_c, blur_s)]
+        dt = self.resolution.dt
+        result = opl_loop(x, (self.center, self.undershoot, self.receptor, self.surround),
+                          (e_c,) + mats[0], (e_s,) + mats[1], self._lambda(x), -lum, self._has_undershoot(),
+                          _decay(self.undershoot_tau_center, dt, x), _p(self.undershoot_relative_weight_center, x),
+                          _p(self.relative_weight, x), offset)
+        if result is None:
+            return None
+        out, (self.center, self.undershoot, self.receptor, self.surround) = result
+        self.recorded = {}
         return out
 
 
