@@ -12,6 +12,8 @@ Loops here:
   negligible in the working precision.
 * :func:`opl_loop`: the whole outer plexiform layer (both leaky heat equations and the undershoot) in
   one loop over the steps, without intermediate maps.
+* :func:`cgc_loop`: the contrast gain control (bipolar stage with its blurred feedback).
+* :func:`ganglion_input_loop`: a ganglion layer's transient high-pass and smooth rectifier.
 * :func:`recursion_loop`: the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
   low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use.
 """
@@ -27,7 +29,7 @@ from collections import OrderedDict
 
 import torch
 
-__all__ = ['compile_c_library', 'leaky_heat_loop', 'opl_loop', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
+__all__ = ['compile_c_library', 'leaky_heat_loop', 'opl_loop', 'cgc_loop', 'ganglion_input_loop', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
 
 _LOG = logging.getLogger('convis')
 
@@ -136,6 +138,7 @@ def matrix_diagonals(a, tolerance):
 
 
 _HEAT_SOURCE = r"""
+#include <math.h>
 #include <stdint.h>
 /* Leaky heat loop: for every step s and image b,
      t  = y[s-1] + ratio * u[s]                                  (ratio = (1-e)/e)
@@ -241,6 +244,67 @@ void convis_opl_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
 }
 """
 _HEAT_FUNCTION += r"""
+/* VirtualRetina's contrast gain control (convis.filters.retina.Bipolar with feedback) for T steps of BC
+   images; x [T, BC, H, W] is the OPL output, read one step late (xp [BC, H, W] before the chunk):
+     g = g0 + gA,  Einf = amp x[s-1] / g,  q = G w / (1 + w) with w = lam V^2 / G,
+     V <- Einf + (V - Einf) exp(-dt g),  gA <- eA gA + (1 - eA) blur(q)
+   States xp, V, gA [BC, H, W] updated in place; out [T, BC, H, W] gets V; ei, at, q, qb [H, W] scratch. */
+void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *x, @REAL@ *out,
+                       @REAL@ *XP, @REAL@ *V, @REAL@ *GA, double amp_d, double g0_d, double lam_d, double dt_d,
+                       double ea_d, double sat_d, const @REAL@ *RG, const int64_t *glo, const int64_t *ghi,
+                       const @REAL@ *D, int64_t K, @REAL@ *t, @REAL@ *t2, @REAL@ *ei, @REAL@ *at, @REAL@ *q,
+                       @REAL@ *qb) {
+    const int64_t HW = H * W;
+    const @REAL@ amp = (@REAL@)amp_d, g0 = (@REAL@)g0_d, lam = (@REAL@)lam_d, ea = (@REAL@)ea_d, sat = (@REAL@)sat_d;
+    for (int64_t s = 0; s < T; s++) {
+        for (int64_t b = 0; b < BC; b++) {
+            const @REAL@ *xin = s == 0 ? XP + b * HW : x + ((s - 1) * BC + b) * HW;
+            @REAL@ *v = V + b * HW, *ga = GA + b * HW, *o = out + (s * BC + b) * HW;
+            for (int64_t p = 0; p < HW; p++) {
+                const @REAL@ g = g0 + ga[p], w = lam * v[p] * v[p] / sat;
+                at[p] = (@REAL@)exp(-dt_d * (double)g);
+                ei[p] = amp * xin[p] / g;
+                q[p] = sat * w / (1 + w);
+            }
+            heat_step_@NAME@(H, W, q, q, 0, 0, qb, RG, glo, ghi, D, K, t, t2);
+            for (int64_t p = 0; p < HW; p++) {
+                v[p] = ei[p] + (v[p] - ei[p]) * at[p];
+                ga[p] = ea * ga[p] + (1 - ea) * qb[p];
+                o[p] = v[p];
+            }
+        }
+    }
+    for (int64_t b = 0; b < BC && T > 0; b++)
+        for (int64_t p = 0; p < HW; p++) XP[b * HW + p] = x[((T - 1) * BC + b) * HW + p];
+}
+
+/* Input current of a ganglion layer (convis.filters.ganglion.GanglionInput, before pooling) for T steps of
+   P values per step, x [T, P] (the bipolar signal, read one step late: xp [P] before the chunk):
+     F <- e F + (1 - e) x[s-1],  Tn = x[s-1] - w F,  out[s] = N(sign T_old),  T_old <- Tn
+   with VirtualRetina's smooth rectifier N (i0, v0, lam, saturation G).  States xp, F, Tr [P] in place. */
+void convis_ganglion_@NAME@(int64_t T, int64_t P, const @REAL@ *x, @REAL@ *out, @REAL@ *XP, @REAL@ *F,
+                            @REAL@ *TR, double e_d, double w_d, double sign_d, double v0_d, double i0_d,
+                            double lam_d, double sat_d) {
+    const @REAL@ e = (@REAL@)e_d, ge = (@REAL@)(1 - e_d), w = (@REAL@)w_d, sign = (@REAL@)sign_d;
+    const @REAL@ v0 = (@REAL@)v0_d, i0 = (@REAL@)i0_d, lam = (@REAL@)lam_d, g = (@REAL@)(sat_d - i0_d);
+    const @REAL@ i02 = i0 * i0;
+    for (int64_t s = 0; s < T; s++) {
+        const @REAL@ *xin = s == 0 ? XP : x + (s - 1) * P;
+        @REAL@ *o = out + s * P;
+        for (int64_t p = 0; p < P; p++) {
+            const @REAL@ f = e * F[p] + ge * xin[p], tn = xin[p] - w * f;
+            const @REAL@ d = (sign * TR[p] - v0) * lam;
+            const @REAL@ neg = d < 0 ? -d : 0, pos = d > 0 ? d : 0;
+            o[p] = i02 / (i0 + neg) + pos * g / (pos + g);
+            F[p] = f;
+            TR[p] = tn;
+        }
+    }
+    if (T > 0)
+        for (int64_t p = 0; p < P; p++) XP[p] = x[(T - 1) * P + p];
+}
+"""
+_HEAT_FUNCTION += r"""
 /* y[p, s, q] = e y[p, s-1, q] + g x[p, s, q] with y[p, -1, q] = y0[p, q]; x, y: [P, T, Q], y0: [P, Q]. */
 void convis_recursion_@NAME@(int64_t P, int64_t T, int64_t Q, const @REAL@ *x, @REAL@ *y, const @REAL@ *y0,
                              double e_d, double g_d) {
@@ -283,7 +347,10 @@ def _heat_functions():
         rec = ([i64, i64, i64, p, p, p, dbl, dbl], None)
         opl = ([i64, i64, i64, i64, p, p, p, p, p, p, dbl, dbl, dbl, i64, dbl, dbl, dbl]
                + [p, p, p, p, i64] * 2 + [p, p, p, p], None)
-        names = {'heat': sig, 'recursion': rec, 'opl': opl}
+        cgc = ([i64, i64, i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, dbl, dbl, p, p, p, p, i64]
+               + [p] * 6, None)
+        gang = ([i64, i64, p, p, p, p, p] + [dbl] * 7, None)
+        names = {'heat': sig, 'recursion': rec, 'opl': opl, 'cgc': cgc, 'ganglion': gang}
         fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_%s_%s' % (n, t): a for n, a in names.items()
                                                        for t in ('f32', 'f64')}, contract=True)
         _HEAT.append(None if fns is None else {
@@ -386,6 +453,52 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
                         *_pointers(op_c), *_pointers(op_s), t.data_ptr(), t2.data_ptr(), cn.data_ptr(), sn.data_ptr())
     return (out.reshape(n_t, b, c, h, w).movedim(0, 2),
             tuple(s.reshape(b, c, 1, h, w) for s in st))
+
+
+def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, a_rows, a_cols):
+    """VirtualRetina's contrast gain control (the bipolar stage with feedback) as one compiled loop.
+
+    ``x`` ``[B, C, T, H, W]``: the OPL output; ``states``: ``(input_prev, V, g_A)`` of
+    :class:`convis.filters.retina.Bipolar` (``[B, C, 1, H, W]``; copies are updated and returned);
+    ``amp`` (Hz), ``g0`` (Hz), ``lam`` (Hz), ``dt`` (s), ``e_a`` the adaptation's decay per step,
+    ``saturation`` (Hz), ``a_rows``/``a_cols`` the adaptation blur (None: identity).
+    Returns ``(V [B, C, T, H, W], (input_prev, V, g_A))``, or None when no compiled loop is available.
+    """
+    fns = _heat_functions()
+    if fns is None or x.dtype not in fns['cgc'] or x.device.type != 'cpu':
+        return None
+    b, c, n_t, h, w = x.shape
+    ops = _blur_operands(a_rows, a_cols, 1.0, h, w, x.dtype)
+    xt = _time_major(x)
+    out = torch.empty_like(xt)
+    st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
+    t, t2 = _scratch(h, w, ops[4], x.dtype)
+    maps = [torch.empty((h, w), dtype=x.dtype) for _ in range(4)]
+    fns['cgc'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+                        *[_number(v) for v in (amp, g0, lam, dt, e_a, saturation)], *_pointers(ops),
+                        t.data_ptr(), t2.data_ptr(), *[m.data_ptr() for m in maps])
+    return out.reshape(n_t, b, c, h, w).movedim(0, 2), tuple(s.reshape(b, c, 1, h, w) for s in st)
+
+
+def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
+    """The input current of a ganglion layer before pooling (transient high-pass, smooth rectifier) as one
+    compiled loop.
+
+    ``x`` ``[B, C, T, H, W]``: the bipolar signal; ``states``: ``(input_prev, F, T)`` of
+    :class:`convis.filters.ganglion.GanglionInput` (``[B, C, 1, H, W]``; copies are updated and returned);
+    ``e`` the transient's decay per step, ``w`` its weight, ``sign`` +1/-1, ``v0``, ``i0`` (Hz, > 0),
+    ``lam`` (Hz), ``saturation`` (Hz).  Returns ``(rates [B, C, T, H, W], (input_prev, F, T))`` or None.
+    """
+    fns = _heat_functions()
+    if fns is None or x.dtype not in fns['ganglion'] or x.device.type != 'cpu':
+        return None
+    b, c, n_t, h, w_ = x.shape
+    xt = _time_major(x)
+    out = torch.empty_like(xt)
+    st = [s.detach().to(x.dtype).reshape(b * c * h * w_).clone() for s in states]
+    fns['ganglion'][x.dtype](n_t, b * c * h * w_, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+                             *[_number(v) for v in (e, w, sign, v0, i0, lam, saturation)])
+    return out.reshape(n_t, b, c, h, w_).movedim(0, 2), tuple(s.reshape(b, c, 1, h, w_) for s in st)
 
 
 def recursion_loop(x, e, y_prev, gain):

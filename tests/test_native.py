@@ -160,3 +160,53 @@ def test_recursion_loop_equals_the_block_products_and_the_recursion(compiled, dt
     scale = float(ref.abs().max())
     assert float((fast.double() - ref).abs().max()) <= tol * scale
     assert float((blocks.double() - ref).abs().max()) <= tol * scale
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('shape', [(1, 1, 60, 25, 30), (2, 2, 21, 9, 17)])
+@pytest.mark.parametrize('sigma', [0.2, 0.0])
+def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtype, shape, sigma):
+    gen = torch.Generator().manual_seed(2)
+    x = (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1).to(dtype)
+    results = []
+    for no_compile in (False, True):
+        if no_compile:
+            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+            monkeypatch.setattr(native, '_HEAT', [])
+        bip = retina_filters.Bipolar().to(dtype)
+        bip.lambda_amp = 200.0
+        bip.adaptation_sigma = sigma
+        with torch.no_grad():
+            parts = [bip(x[:, :, :7]), bip(x[:, :, 7:])]
+        results.append((torch.cat(parts, dim=2), bip.get_state()))
+    (fast, fast_state), (slow, slow_state) = results
+    assert float(slow_state['g_A'].abs().max()) > 1.0        # the feedback is active
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    assert (fast - slow).abs().max() <= tol * slow.abs().max()
+    for name in ('input_prev', 'V', 'g_A'):
+        assert (fast_state[name] - slow_state[name]).abs().max() <= tol * (1 + slow_state[name].abs().max())
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('sign', [1.0, -1.0])
+def test_ganglion_input_loop_equals_the_equations(compiled, dtype, sign):
+    from convis.filters.ganglion import smooth_rectifier
+    gen = torch.Generator().manual_seed(4)
+    x = (torch.randn(2, 1, 40, 6, 7, generator=gen, dtype=torch.float64)).to(dtype)
+    states = [torch.randn(2, 1, 1, 6, 7, generator=gen, dtype=torch.float64).to(dtype) for _ in range(3)]
+    e, w, v0, i0, lam, sat = 0.6, 0.7, 0.1, 37.0, 100.0, 5e5
+    rates, (xp, f_state, t_state) = native.ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, sat)
+    xs = torch.cat([states[0], x], dim=2).double()
+    f, t = states[1].double(), states[2].double()
+    expected = []
+    for s in range(x.shape[2]):
+        expected.append(smooth_rectifier(sign * t, torch.tensor(v0, dtype=torch.float64),
+                                         torch.tensor(i0, dtype=torch.float64), torch.tensor(lam, dtype=torch.float64)))
+        f = e * f + (1 - e) * xs[:, :, s:s + 1]
+        t = xs[:, :, s:s + 1] - w * f
+    expected = torch.cat(expected, dim=2)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert (rates.double() - expected).abs().max() <= tol * expected.abs().max()
+    assert torch.equal(xp, x[:, :, -1:])
+    assert (f_state.double() - f).abs().max() <= tol * (1 + f.abs().max())
+    assert (t_state.double() - t).abs().max() <= tol * (1 + t.abs().max())

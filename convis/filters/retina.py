@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..base import Layer
-from ..native import leaky_heat_loop, opl_loop
+from ..native import cgc_loop, leaky_heat_loop, opl_loop
 from ..variables import Parameter
 from .spatial import SeparableBlur, blur_operator
 from .temporal import exponential_recursion
@@ -334,12 +334,16 @@ class Bipolar(_Stage):
             self.V = torch.zeros_like(x[:, :, :1])
             self.g_A = torch.zeros_like(x[:, :, :1])
         dt = self.resolution.dt
-        drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
-        self.input_prev = x[:, :, -1:].clone()
         g0 = _p(self.g_leak, x)
         lam = _p(self.lambda_amp, x)
         no_feedback = (float(self.lambda_amp) == 0 and not (self.lambda_amp.requires_grad and torch.is_grad_enabled())
                        and not bool(self.g_A.any()))
+        if not no_feedback:
+            out = self._forward_compiled(x, g0, lam, dt)
+            if out is not None:
+                return out
+        drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
+        self.input_prev = x[:, :, -1:].clone()
         if no_feedback:
             a = torch.exp(-dt * g0)
             v = exponential_recursion(drive / g0, a, self.V)
@@ -370,6 +374,25 @@ class Bipolar(_Stage):
         self.V, self.g_A = v_all[:, :, -1:].clone(), g_all[:, :, -1:].clone()
         self._keep(bipolar=v_all, cgc_adaptation=g_all,
                    cgc_attenuation=torch.stack(atts, 2) if want_att else None)
+        return v_all
+
+
+    def _forward_compiled(self, x, g0, lam, dt):
+        """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps, no log-polar
+        scheme), or None where it does not apply."""
+        if x.device.type != 'cpu' or set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or (
+                torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+            return None
+        blur = self._blur(self.adaptation_sigma, x)
+        if not (blur is None or isinstance(blur, SeparableBlur)):
+            return None
+        result = cgc_loop(x, (self.input_prev, self.V, self.g_A), _p(self.input_amp, x), g0, lam, dt,
+                          _decay(self.tau, dt, x), SATURATION_HZ,
+                          *((None, None) if blur is None else (blur.a_rows, blur.a_cols)))
+        if result is None:
+            return None
+        v_all, (self.input_prev, self.V, self.g_A) = result
+        self._keep(bipolar=v_all)
         return v_all
 
 
