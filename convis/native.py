@@ -256,13 +256,14 @@ void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
                        @REAL@ *qb) {
     const int64_t HW = H * W;
     const @REAL@ amp = (@REAL@)amp_d, g0 = (@REAL@)g0_d, lam = (@REAL@)lam_d, ea = (@REAL@)ea_d, sat = (@REAL@)sat_d;
+    const @REAL@ dt = (@REAL@)dt_d;
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
             const @REAL@ *xin = s == 0 ? XP + b * HW : x + ((s - 1) * BC + b) * HW;
             @REAL@ *v = V + b * HW, *ga = GA + b * HW, *o = out + (s * BC + b) * HW;
             for (int64_t p = 0; p < HW; p++) {
                 const @REAL@ g = g0 + ga[p], w = lam * v[p] * v[p] / sat;
-                at[p] = (@REAL@)exp(-dt_d * (double)g);
+                at[p] = @EXP@(-dt * g);
                 ei[p] = amp * xin[p] / g;
                 q[p] = sat * w / (1 + w);
             }
@@ -320,8 +321,8 @@ void convis_recursion_@NAME@(int64_t P, int64_t T, int64_t Q, const @REAL@ *x, @
     }
 }
 """
-_HEAT_SOURCE += (_HEAT_FUNCTION.replace('@NAME@', 'f64').replace('@REAL@', 'double')
-                 + _HEAT_FUNCTION.replace('@NAME@', 'f32').replace('@REAL@', 'float'))
+_HEAT_SOURCE += (_HEAT_FUNCTION.replace('@NAME@', 'f64').replace('@REAL@', 'double').replace('@EXP@', 'exp')
+                 + _HEAT_FUNCTION.replace('@NAME@', 'f32').replace('@REAL@', 'float').replace('@EXP@', 'expf'))
 _LANES, _ROWS = 16, 4
 _HEAT = []
 
