@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
+from .ganglion_lif import C_SOURCE, spike_times as _spike_times
+from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
 from .spatial import compile_c_library
 from .temporal import exponential_recursion
 
@@ -118,109 +120,6 @@ class GanglionInput(_Stage):
         return out
 
 
-def _spikes(fire, v, v_end, vinf, held, refr, rand_refr, count, log, t_step, g_l, dt, mu, sd):
-    """Spikes of one step for the cells in ``fire`` (their free evolution reaches 1).
-
-    The first spike is at the exact crossing time; after the refractory period the cell starts
-    again from 0 and fires again in the same step if it reaches 1 before the step ends.
-    """
-    idx = fire.nonzero(as_tuple=True)
-    vi = vinf[idx]
-    ts = held[idx] + torch.log((vi - v[idx]) / (vi - 1)) / g_l
-    n = torch.ones_like(vi)
-    draw = 0
-    active = None
-    while True:
-        if log is not None:
-            sel = idx if active is None else tuple(i[active] for i in idx)
-            log.append(sel + (t_step + (ts if active is None else ts[active]).double(),))
-        r = mu if sd == 0 else torch.clamp(mu + sd * rand_refr[min(draw, 1)][idx], min=0)
-        new_free = ts + r
-        free = new_free if active is None else torch.where(active, new_free, free)
-        rest = torch.clamp(dt - free, min=0)                      # time left after the refractory period
-        v_fire = torch.expm1(rest * -g_l) * -vi                   # V from 0 over that time
-        again = v_fire >= 1
-        draw += 1
-        if not bool(again.any()):
-            break
-        ts = torch.where(again, free + torch.log(vi / (vi - 1)) / g_l, ts)
-        n = n + again.to(n.dtype)
-        active = again
-    count[idx] = n
-    v_end = v_end.index_put(idx, v_fire)
-    refr = refr.index_put(idx, torch.clamp(free - dt, min=0))
-    return v_end, refr
-
-
-def _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):
-    """The LIF loop in torch operations (any device): returns counts [T, ...], V, refractory time, spike log."""
-    counts = torch.zeros_like(vinf_all)
-    log = [] if record else None
-    v, refr = v.to(vinf_all.dtype), refr.to(vinf_all.dtype)
-    for s in range(vinf_all.shape[0]):
-        vinf = vinf_all[s]
-        held = torch.clamp(refr, max=dt)
-        refr = refr - held
-        v_end = torch.lerp(vinf, v, ((held - dt) * g_l).exp_())
-        fire = v_end >= 1
-        if bool(fire.any()):
-            v_end, refr = _spikes(fire, v, v_end, vinf, held, refr, None if refr_all is None else refr_all[s],
-                                  counts[s], log, (start + s) * dt, g_l, dt, mu, sd)
-        v = v_end
-    return counts, v, refr, log
-
-
-_C_SOURCE = r"""
-#include <math.h>
-#include <stdint.h>
-/* The exact LIF of convis.filters.ganglion over T steps for M cells, the same operations as the torch
-   loop, in double precision (inputs in float or double): returns the number of spikes and logs
-   (step, cell, time) up to log_cap entries. */
-#define CONVIS_LIF(NAME, REAL)                                                                              \
-int64_t NAME(int64_t T, int64_t M, const REAL *vinf, const REAL *rand_refr, double *v, double *refr,        \
-             REAL *counts, double g_l, double dt, double mu, double sd,                                     \
-             int64_t *log_step, int64_t *log_cell, double *log_time, int64_t log_cap, double t0) {          \
-    int64_t nlog = 0;                                                                                       \
-    double decay = exp(-dt * g_l);                                                                          \
-    for (int64_t s = 0; s < T; s++) {                                                                       \
-        const REAL *vi_s = vinf + s * M;                                                                    \
-        const REAL *rr = rand_refr ? rand_refr + s * 2 * M : 0;                                             \
-        REAL *cnt = counts + s * M;                                                                         \
-        for (int64_t i = 0; i < M; i++) {                                                                   \
-            double vi = vi_s[i], held = refr[i] < dt ? refr[i] : dt;                                        \
-            double w = held > 0 ? exp((held - dt) * g_l) : decay, v0 = v[i], ve;                            \
-            refr[i] -= held;                                                                                \
-            ve = w < 0.5 ? vi + w * (v0 - vi) : v0 - (v0 - vi) * (1.0 - w);                                 \
-            if (ve >= 1.0) {                                                                                \
-                double ts = held + log((vi - v0) / (vi - 1.0)) / g_l, n = 0.0, fr = 0.0;                    \
-                int draw = 0;                                                                               \
-                for (;;) {                                                                                  \
-                    double r = mu, rest, vf;                                                                \
-                    n += 1.0;                                                                               \
-                    if (nlog < log_cap) {                                                                   \
-                        log_step[nlog] = s; log_cell[nlog] = i; log_time[nlog] = t0 + s * dt + ts;          \
-                    }                                                                                       \
-                    nlog++;                                                                                 \
-                    if (rr) { r = mu + sd * rr[(draw < 1 ? 0 : 1) * M + i]; if (r < 0) r = 0; }             \
-                    draw++;                                                                                 \
-                    fr = ts + r;                                                                            \
-                    rest = dt - fr; if (rest < 0) rest = 0;                                                 \
-                    vf = expm1(rest * -g_l) * -vi;                                                          \
-                    ve = vf;                                                                                \
-                    if (vf >= 1.0) { ts = fr + log(vi / (vi - 1.0)) / g_l; continue; }                      \
-                    break;                                                                                  \
-                }                                                                                           \
-                cnt[i] = (REAL)n;                                                                           \
-                refr[i] = fr - dt > 0 ? fr - dt : 0;                                                        \
-            }                                                                                               \
-            v[i] = ve;                                                                                      \
-        }                                                                                                   \
-    }                                                                                                       \
-    return nlog;                                                                                            \
-}
-CONVIS_LIF(convis_lif_f64, double)
-CONVIS_LIF(convis_lif_f32, float)
-"""
 _NATIVE = []
 
 
@@ -237,41 +136,12 @@ def _native_lif():
 def _build_native():
     import ctypes
     i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
-    sig = ([i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, p, p, p, i64, dbl], i64)
-    fns = compile_c_library('lif', _C_SOURCE, {'convis_lif_f64': sig, 'convis_lif_f32': sig})
+    sig = ([i64, i64, p, p, p, p, p, dbl, dbl, p, p, p, i64], i64)
+    fns = compile_c_library('lif', C_SOURCE, {'convis_lif2_f64': sig, 'convis_lif2_f32': sig})
     if fns is None:
         return None
-    return {torch.float64: fns['convis_lif_f64'], torch.float32: fns['convis_lif_f32']}
+    return {torch.float64: fns['convis_lif2_f64'], torch.float32: fns['convis_lif2_f32']}
 
-
-def _lif_native(fns, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record):
-    """Runs the compiled loop; returns the same as :func:`_lif_torch` (V and refractory time in float64)."""
-    shape = v.shape
-    n_t, m = vinf_all.shape[0], v.numel()
-    dtype = torch.float32 if vinf_all.dtype == torch.float32 else torch.float64
-    fn = fns[dtype]
-    vinf = vinf_all.detach().to(dtype).reshape(n_t, m).contiguous()
-    rr = None if refr_all is None else refr_all.detach().to(dtype).reshape(n_t, 2, m).contiguous()
-    counts = torch.zeros((n_t, m), dtype=dtype)
-    v64 = v.detach().to(torch.float64).reshape(m).clone()
-    r64 = refr.detach().to(torch.float64).reshape(m).clone()
-
-    def call(vv, rf, cnt, cap):
-        buf = [torch.zeros(max(cap, 1), dtype=t) for t in (torch.int64, torch.int64, torch.float64)]
-        n = fn(n_t, m, vinf.data_ptr(), None if rr is None else rr.data_ptr(), vv.data_ptr(), rf.data_ptr(),
-               cnt.data_ptr(), g_l, dt, mu, sd, buf[0].data_ptr(), buf[1].data_ptr(), buf[2].data_ptr(), cap,
-               start * dt)
-        return n, buf
-    log = None
-    if record:
-        n, _ = call(v64.clone(), r64.clone(), torch.zeros_like(counts), 0)
-        n, (_, cells, times) = call(v64, r64, counts, n)
-        b, c, k = np.unravel_index(cells[:n].numpy(), shape)
-        log = [tuple(torch.as_tensor(a) for a in (b, c, k)) + (times[:n],)]
-    else:
-        call(v64, r64, counts, 0)
-    # the membrane state stays in double precision, so that chunk boundaries round nothing
-    return (counts.to(vinf_all.dtype).reshape((n_t,) + tuple(shape)), v64.reshape(shape), r64.reshape(shape), log)
 
 
 class GanglionSpiking(_Stage):
@@ -299,7 +169,8 @@ class GanglionSpiking(_Stage):
 
     On the CPU the loop over steps runs as a small C function, compiled once with the system compiler
     and cached (``~/.cache/convis``); without a compiler, on GPUs, or with ``CONVIS_NO_COMPILE=1`` the
-    same computation runs as torch operations.  The spiking output is not differentiable.
+    same computation runs as torch operations (bit for bit the same on the CPU; on GPUs without a host
+    synchronisation per step).  The spiking output is not differentiable.
 
     >>> spk = GanglionSpiking(seed=1)
     >>> counts = spk.run(80 * np.ones((200, 5, 5)), dt=50)
@@ -321,7 +192,7 @@ class GanglionSpiking(_Stage):
         self._grid = None
         self.record_spike_times = False
         self.spike_times = []
-        for name in ('V', 'refr', 'current', 'steps', 'cell_positions', 'noise_block', 'refr_block'):
+        for name in ('V', 'refr_factor', 'current', 'steps', 'cell_positions', 'noise_block', 'refr_block'):
             self.register_state(name, None)
         self.seed(seed)
 
@@ -427,7 +298,7 @@ class GanglionSpiking(_Stage):
                 self.V = torch.rand((b, c, n), generator=gen, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
             else:
                 self.V = x.new_zeros((b, c, n))
-            self.refr = x.new_zeros((b, c, n))
+            self.refr_factor = torch.ones((b, c, n), dtype=torch.float64, device=x.device)
             self.current = x.new_zeros((b, c, n))
             self.steps = torch.zeros((), dtype=torch.float64)
         if float(self.g_L) <= 0:
@@ -496,7 +367,9 @@ class GanglionSpiking(_Stage):
 
         Per step: the refractory part of the step (V held at 0), then the free evolution
         ``V -> Vinf + (V - Vinf) exp(-g_L t)`` with ``Vinf = I/g_L``; where it reaches 1, the exact
-        crossing time, reset, refractory period and possibly further spikes in the same step.
+        crossing time, reset, refractory period and possibly further spikes in the same step
+        (:mod:`convis.filters.ganglion_lif`).  The state ``refr_factor`` holds ``exp(g_L t_r)`` of the
+        remaining refractory time ``t_r`` (1 for a free cell), ``V`` the potential, both in double precision.
         """
         first = layers[0]
         dt = first.resolution.dt
@@ -509,27 +382,34 @@ class GanglionSpiking(_Stage):
         slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(layers))]
         n_t = currents[0].shape[2]
         v = torch.cat([l.V for l in layers], -1) if len(layers) > 1 else layers[0].V
-        refr = torch.cat([l.refr for l in layers], -1) if len(layers) > 1 else layers[0].refr
+        rf = torch.cat([l.refr_factor for l in layers], -1) if len(layers) > 1 else layers[0].refr_factor
+        shape = tuple(v.shape)
         start = int(round(float(first.steps)))
-        vinf_all, refr_all = GanglionSpiking._chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices)
+        vinf, z = GanglionSpiking._chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices)
+        vinf = vinf.reshape(n_t, -1)
+        # exp(g_L r) of the refractory periods r = max(0, mu + sd z) (the compiled loop reads them too)
+        e_refr = None if z is None else z.reshape(n_t, 2, -1).double().mul(sd).add(mu).clamp(min=0).mul(g_l).exp()
+        args = (vinf, e_refr, v.reshape(-1), rf.reshape(-1), math.exp(-dt * g_l), math.exp(g_l * mu), record)
         native = _native_lif() if v.device.type == 'cpu' else None
-        if native is not None:
-            counts, v, refr, log = _lif_native(native, vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
-        else:
-            counts, v, refr, log = _lif_torch(vinf_all, refr_all, v, refr, g_l, dt, mu, sd, start, record)
+        counts, v, rf, log = _lif_native(native, *args) if native is not None else _lif_torch(*args)
+        counts = counts.to(vinf.dtype).reshape((n_t,) + shape)
+        v, rf = v.reshape(shape), rf.reshape(shape)
+        if record:
+            per = shape[1] * shape[2]
+            cells = log[1]
+            cols = [cells // per, cells // shape[2] % shape[1], cells % shape[2], _spike_times(log, start, dt, g_l)]
         results = []
         for j, layer in enumerate(layers):
             sl = slices[j]
-            layer.V, layer.refr = v[..., sl].clone(), refr[..., sl].clone()
+            layer.V, layer.refr_factor = v[..., sl].clone(), rf[..., sl].clone()
             layer.current = currents[j][:, :, -1].clone()
             layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
-            if record and log:
-                cols = [torch.cat([entry[i] for entry in log]) for i in range(4)]
+            if record:
                 keep = (cols[2] >= offsets[j]) & (cols[2] < offsets[j + 1])
-                cols = [col[keep] for col in cols]
-                cols[2] = cols[2] - int(offsets[j])
-                order = torch.argsort(cols[3], stable=True)
-                layer.spike_times.append(tuple(col[order] for col in cols))
+                mine = [col[keep] for col in cols]
+                mine[2] = mine[2] - int(offsets[j])
+                order = torch.argsort(mine[3], stable=True)
+                layer.spike_times.append(tuple(col[order] for col in mine))
             results.append(counts[..., sl].movedim(0, 2))
         return results
 

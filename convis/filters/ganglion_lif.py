@@ -1,0 +1,292 @@
+"""The exact, event-driven step of VirtualRetina's leaky integrate-and-fire ganglion cells, over a chunk.
+
+:class:`~convis.filters.ganglion.GanglionSpiking` prepares ``Vinf = I/g_L`` (plus noise) for every step
+and cell and runs one of three equivalent loops: a small C function (:data:`C_SOURCE`, compiled once),
+the same in torch operations on the cells that fire (:func:`lif_exact`), or on all cells with a fixed
+number of spikes per step and no host synchronisation (:func:`lif_masked`, used on GPUs).
+"""
+import math
+
+import torch
+
+__all__ = ['C_SOURCE', 'MAX_REPEATS', 'lif_torch', 'lif_native', 'spike_times']
+
+
+# ------------------------------------------------------------------------------------------ the LIF step
+# One step of a cell, with the remaining refractory time t_r kept as R = exp(g_L t_r) (1: free) and
+# Vinf = I/g_L held over the step.  With w = R exp(-g_L dt): w >= 1 means refractory over the whole step
+# (R <- w), otherwise the cell is free for the last -log(w)/g_L of the step (R <- 1) and
+# V <- Vinf + (V - Vinf) min(w, 1).  A free evolution from V_a with P = exp(-g_L (dt - t_a)) reaches 1 at
+# exp(-g_L (dt - t_s)) = P Q, Q = (Vinf - V_a)/(Vinf - 1); after the refractory period r (E = exp(g_L r))
+# P <- P Q E.  P >= 1: refractory past the step end (V = 0, R = P); otherwise V = Vinf (1 - P), and if that
+# reaches 1 the cell fires again with Q = Vinf/(Vinf - 1).  Only + - * / and comparisons: the compiled
+# loop and both torch loops give bit-identical counts and states.  Spike logs hold (step, cell, P Q),
+# the time being (start + step) dt + dt + log(P Q)/g_L (:func:`spike_times`).
+MAX_REPEATS = 16
+"""At most this many spikes per cell and step in the synchronisation-free torch loop (more: exact loop)."""
+
+
+def lerp_as_compiled(vi, v, w, small):
+    """``vi + (v - vi) w`` as the compiled loop computes it (``small``: whether any ``w < 0.5``)."""
+    far = v - (v - vi) * (1.0 - w)
+    return torch.where(w < 0.5, vi + w * (v - vi), far) if small else far
+
+
+def free_step(vi, v, rf, decay):
+    """The refractory part and the free evolution of one step: (V at the end, new R, w)."""
+    w = rf * decay
+    rf = w.clamp(min=1.0)
+    w = w.clamp(max=1.0)
+    return lerp_as_compiled(vi, v, w, decay < 0.5), rf, w
+
+
+def lif_exact(vinf, e_refr, v, rf, decay, e_mu, log):
+    """The loop in torch operations on the cells that fire (host synchronisations every step)."""
+    counts = torch.zeros_like(vinf)
+    for s in range(vinf.shape[0]):
+        vi_s = vinf[s]
+        ve, rf, w = free_step(vi_s, v, rf, decay)
+        cells = (ve >= 1).nonzero().squeeze(1)
+        if len(cells):
+            vi = vi_s[cells]
+            p, q = w[cells], (vi - v[cells]) / (vi - 1.0)
+            n, v_f, rf_f = torch.zeros_like(vi), ve[cells], rf[cells]
+            act = torch.arange(len(cells), device=vi.device)
+            spikes = []
+            while len(act):
+                pq = p * q
+                spikes.append((act, pq))
+                p = pq * (e_mu if e_refr is None else e_refr[s, min(len(spikes) - 1, 1)][cells[act]])
+                n[act] += 1.0
+                past = p >= 1.0
+                vf = vi[act] * (1.0 - p)
+                v_f[act] = torch.where(past, 0.0, vf)
+                rf_f[act] = torch.where(past, p, 1.0)
+                more = (~past & (vf >= 1.0)).nonzero().squeeze(1)
+                act, p = act[more], p[more]
+                q = vi[act] / (vi[act] - 1.0)
+            ve[cells], rf[cells], counts[s, cells] = v_f, rf_f, n
+            if log is not None:     # in (step, cell, spike) order, as the compiled loop logs
+                sub, pqs = (torch.cat(c) for c in zip(*spikes))
+                order = torch.argsort(sub, stable=True)
+                log.append((torch.full_like(order, s), cells[sub[order]], pqs[order]))
+        v = ve
+    return counts, v, rf
+
+
+def repeat_bound(vinf, e_refr, decay, e_mu):
+    """How many spikes a cell can fire in one step of the chunk (one host synchronisation).
+
+    After the first spike P >= exp(-g_L dt) E_0, and each further spike multiplies it by at least
+    Q E_1 with Q = Vinf/(Vinf - 1) >= Vmax/(Vmax - 1).
+    """
+    vmax = float(vinf.max()) if vinf.numel() else 0.0
+    if not vmax > 1.0:
+        return 1
+    e0 = e_mu if e_refr is None else float(e_refr[:, 0].min())
+    e1 = e_mu if e_refr is None else float(e_refr[:, 1].min())
+    first = decay * e0
+    growth = vmax / (vmax - 1.0) * e1 if math.isfinite(vmax) else e1
+    if first >= 1.0:
+        return 1
+    if not growth > 1.0:
+        return MAX_REPEATS
+    return min(MAX_REPEATS, 3 + int(math.log(1.0 / first) / math.log(growth)))
+
+
+def lif_masked(vinf, e_refr, v, rf, decay, e_mu, log):
+    """The loop on all cells at once with a fixed number of spikes per step (no host synchronisation).
+
+    Returns None when a cell needed more spikes in a step than the bound (see :func:`repeat_bound`).
+    """
+    n_rep = repeat_bound(vinf, e_refr, decay, e_mu)
+    counts = torch.zeros_like(vinf)
+    overflow = torch.zeros((), dtype=torch.bool, device=vinf.device)
+    pqs, flush = [], []
+    for s in range(vinf.shape[0]):
+        vi = vinf[s]
+        ve, rf, p = free_step(vi, v, rf, decay)
+        act = ve >= 1
+        q = (vi - v) / (vi - 1.0)
+        q_again = vi / (vi - 1.0)
+        n = counts[s]
+        for k in range(n_rep):
+            if k:
+                act = act & ~past & (vf >= 1.0)
+                q = q_again
+            pq = p * q
+            if log is not None:
+                pqs.append(torch.where(act, pq, math.nan))
+            p = pq * (e_mu if e_refr is None else e_refr[s, min(k, 1)])
+            n += act.to(n.dtype)
+            past = p >= 1.0
+            vf = vi * (1.0 - p)
+            ve = torch.where(act, torch.where(past, 0.0, vf), ve)
+            rf = torch.where(act, torch.where(past, p, 1.0), rf)
+        overflow |= (act & ~past & (vf >= 1.0)).any()
+        if log is not None and (len(pqs) * vi.numel() > (1 << 22) or s == vinf.shape[0] - 1):
+            flush.append(compact_log(pqs, n_rep, s + 1 - len(pqs) // n_rep))
+            pqs = []
+        v = ve
+    if bool(overflow):
+        return None
+    if log is not None:
+        log.extend(flush)
+    return counts, v, rf
+
+
+def compact_log(pqs, n_rep, first_step):
+    """(step, cell, P Q) of the spikes in ``pqs`` (per step ``n_rep`` tensors, NaN where none)."""
+    x = torch.stack(pqs).reshape(-1, n_rep, pqs[0].numel()).transpose(1, 2)
+    step, cell, _ = (~torch.isnan(x)).nonzero(as_tuple=True)
+    return step + first_step, cell, x[~torch.isnan(x)]
+
+
+def lif_torch(vinf, e_refr, v, rf, decay, e_mu, record, sync_free=None):
+    """The LIF loop in torch operations: counts [T, M], V [M], R [M] (float64), and the spike log.
+
+    ``sync_free`` (default: on GPUs) runs :func:`lif_masked`, falling back to :func:`lif_exact` for
+    a chunk where a cell needed more spikes per step than the bound; both give the same results.
+    """
+    vinf, v, rf = (t.to(torch.float64) for t in (vinf, v, rf))
+    log = [] if record else None
+    if sync_free if sync_free is not None else vinf.device.type != 'cpu':
+        out = lif_masked(vinf, e_refr, v, rf, decay, e_mu, log)
+        if out is not None:
+            return out + (join_log(log, vinf.device),)
+        log = [] if record else None
+    out = lif_exact(vinf, e_refr, v, rf, decay, e_mu, log)
+    return out + (join_log(log, vinf.device),)
+
+
+def join_log(log, device):
+    if log is None:
+        return None
+    if not log:
+        return (torch.zeros(0, dtype=torch.int64, device=device),) * 2 + (torch.zeros(0, dtype=torch.float64,
+                                                                                      device=device),)
+    return tuple(torch.cat(c) for c in zip(*log))
+
+
+C_SOURCE = r"""
+#include <stdint.h>
+/* The LIF step of convis.filters.ganglion over T steps for M cells, the same operations in the same
+   order as the torch loops, in double precision (inputs in float or double).  rf holds
+   exp(g_L * remaining refractory time); e_refr (or the constant e_mu) exp(g_L * refractory period).
+   Without a log (log_cap = 0) each step is a branch-free pass (vectorised by the compiler) up to the
+   first spike, with the cells firing again marked (count -1, P in v) for a second, scalar pass.
+   Returns the number of spikes and logs (step, cell, P Q) up to log_cap entries. */
+#define CONVIS_LIF(NAME, REAL)                                                                              \
+static void NAME##_again(double vi, double e1, double *v, double *rf, REAL *cnt) {                          \
+    double p = *v, q = vi / (vi - 1.0), n = 1.0, ve;                                                        \
+    for (;;) {                                                                                              \
+        p = (p * q) * e1;                                                                                   \
+        n += 1.0;                                                                                           \
+        if (p >= 1.0) { ve = 0.0; *rf = p; break; }                                                         \
+        ve = vi * (1.0 - p);                                                                                \
+        *rf = 1.0;                                                                                          \
+        if (!(ve >= 1.0)) break;                                                                            \
+    }                                                                                                       \
+    *v = ve; *cnt = (REAL)n;                                                                                \
+}                                                                                                           \
+static inline __attribute__((always_inline)) int64_t NAME##_first(                                          \
+        int64_t M, const REAL *restrict vi_s, const double *restrict er, double *restrict v,                \
+        double *restrict rf, REAL *restrict cnt, double decay, double e_mu, const int small) {              \
+    int64_t again = 0;                                                                                      \
+    for (int64_t i = 0; i < M; i++) {                                                                       \
+        double vi = vi_s[i], v0 = v[i], w = rf[i] * decay;                                                  \
+        double r0 = w >= 1.0 ? w : 1.0;                                                                     \
+        w = w >= 1.0 ? 1.0 : w;                                                                             \
+        double ve = v0 - (v0 - vi) * (1.0 - w);                                                             \
+        if (small && w < 0.5) ve = vi + w * (v0 - vi);                                                      \
+        double p = (w * ((vi - v0) / (vi - 1.0))) * (er ? er[i] : e_mu);                                    \
+        double vf = vi * (1.0 - p);                                                                         \
+        int64_t fire = ve >= 1.0, past = p >= 1.0, more = fire & !past & (vf >= 1.0);                       \
+        v[i] = fire ? (more ? p : (past ? 0.0 : vf)) : ve;                                                  \
+        rf[i] = fire ? (past ? p : 1.0) : r0;                                                               \
+        cnt[i] = (REAL)(fire - 2 * more);                                                                   \
+        again += more;                                                                                      \
+    }                                                                                                       \
+    return again;                                                                                           \
+}                                                                                                           \
+int64_t NAME(int64_t T, int64_t M, const REAL *restrict vinf, const double *restrict e_refr,                \
+             double *restrict v, double *restrict rf, REAL *restrict counts, double decay, double e_mu,     \
+             int64_t *log_step, int64_t *log_cell, double *log_pq, int64_t log_cap) {                       \
+    int64_t nlog = 0;                                                                                       \
+    for (int64_t s = 0; s < T; s++) {                                                                       \
+        const REAL *restrict vi_s = vinf + s * M;                                                           \
+        const double *restrict er = e_refr ? e_refr + s * 2 * M : 0;                                        \
+        REAL *restrict cnt = counts + s * M;                                                                \
+        if (log_cap == 0) {                                                                                 \
+            int64_t again = decay < 0.5 ? (er ? NAME##_first(M, vi_s, er, v, rf, cnt, decay, 0.0, 1)        \
+                                              : NAME##_first(M, vi_s, 0, v, rf, cnt, decay, e_mu, 1))       \
+                                        : (er ? NAME##_first(M, vi_s, er, v, rf, cnt, decay, 0.0, 0)        \
+                                              : NAME##_first(M, vi_s, 0, v, rf, cnt, decay, e_mu, 0));      \
+            for (int64_t i = 0; again && i < M; i++)                                                        \
+                if (cnt[i] < 0) {                                                                           \
+                    NAME##_again(vi_s[i], er ? er[M + i] : e_mu, v + i, rf + i, cnt + i);                   \
+                    again--;                                                                                \
+                }                                                                                           \
+            continue;                                                                                       \
+        }                                                                                                   \
+        for (int64_t i = 0; i < M; i++) {                                                                   \
+            double vi = vi_s[i], v0 = v[i], w = rf[i] * decay, ve;                                          \
+            if (w >= 1.0) { rf[i] = w; w = 1.0; } else rf[i] = 1.0;                                         \
+            ve = w < 0.5 ? vi + w * (v0 - vi) : v0 - (v0 - vi) * (1.0 - w);                                 \
+            if (ve >= 1.0) {                                                                                \
+                double q = (vi - v0) / (vi - 1.0), p = w, n = 0.0;                                          \
+                for (;;) {                                                                                  \
+                    double pq = p * q;                                                                      \
+                    if (nlog < log_cap) { log_step[nlog] = s; log_cell[nlog] = i; log_pq[nlog] = pq; }      \
+                    nlog++;                                                                                 \
+                    p = pq * (er ? er[(n < 1.0 ? 0 : M) + i] : e_mu);                                       \
+                    n += 1.0;                                                                               \
+                    if (p >= 1.0) { ve = 0.0; rf[i] = p; break; }                                           \
+                    ve = vi * (1.0 - p);                                                                    \
+                    rf[i] = 1.0;                                                                            \
+                    if (!(ve >= 1.0)) break;                                                                \
+                    q = vi / (vi - 1.0);                                                                    \
+                }                                                                                           \
+                cnt[i] = (REAL)n;                                                                           \
+            }                                                                                               \
+            v[i] = ve;                                                                                      \
+        }                                                                                                   \
+    }                                                                                                       \
+    return nlog;                                                                                            \
+}
+CONVIS_LIF(convis_lif2_f64, double)
+CONVIS_LIF(convis_lif2_f32, float)
+"""
+def lif_native(fns, vinf, e_refr, v, rf, decay, e_mu, record):
+    """Runs the compiled loop on [T, M] inputs; returns the same as :func:`lif_torch`."""
+    n_t, m = vinf.shape
+    dtype = torch.float32 if vinf.dtype == torch.float32 else torch.float64
+    vinf = vinf.detach().to(dtype).contiguous()
+    er = None if e_refr is None else e_refr.detach().to(torch.float64).contiguous()
+    counts = (torch.zeros if record else torch.empty)((n_t, m), dtype=dtype)   # without a log: all written
+    v64 = v.detach().to(torch.float64).clone()
+    r64 = rf.detach().to(torch.float64).clone()
+
+    def call(vv, rr, cap):
+        buf = [torch.zeros(max(cap, 1), dtype=t) for t in (torch.int64, torch.int64, torch.float64)]
+        n = fns[dtype](n_t, m, vinf.data_ptr(), None if er is None else er.data_ptr(), vv.data_ptr(),
+                       rr.data_ptr(), counts.data_ptr(), decay, e_mu, *(b.data_ptr() for b in buf), cap)
+        return n, buf
+    if not record:
+        call(v64, r64, 0)
+        return counts, v64, r64, None
+    cap = min(n_t * m, 1 << 18)
+    v_in, r_in = v64.clone(), r64.clone()
+    n, buf = call(v64, r64, cap)
+    if n > cap:               # the log was too short: again from the start with room for all
+        counts.zero_()
+        v64.copy_(v_in)
+        r64.copy_(r_in)
+        n, buf = call(v64, r64, n)
+    return counts, v64, r64, tuple(b[:n] for b in buf)
+
+
+def spike_times(log, start, dt, g_l):
+    """Times (s) of the logged spikes: ``(start + step) dt + dt + log(P Q)/g_L``."""
+    step, _, pq = log
+    return (step + start).to(torch.float64) * dt + (torch.log(pq) / g_l + dt)
