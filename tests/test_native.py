@@ -210,3 +210,27 @@ def test_ganglion_input_loop_equals_the_equations(compiled, dtype, sign):
     assert torch.equal(xp, x[:, :, -1:])
     assert (f_state.double() - f).abs().max() <= tol * (1 + f.abs().max())
     assert (t_state.double() - t).abs().max() <= tol * (1 + t.abs().max())
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('pool', [0.0, 0.3])
+def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, dtype, pool):
+    from convis.filters.ganglion import GanglionInput
+    x = torch.randn(2, 1, 50, 12, 9, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(dtype)
+    results = []
+    for no_compile in (False, True):
+        if no_compile:
+            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+            monkeypatch.setattr(native, '_HEAT', [])
+        layer = GanglionInput(sign=-1).to(dtype)
+        layer.sigma_pool = pool
+        layer.v_0 = 0.2
+        with torch.no_grad():
+            out = torch.cat([layer(x[:, :, :19]), layer(x[:, :, 19:])], dim=2)
+        results.append((out, layer.get_state()))
+    (fast, fast_state), (slow, slow_state) = results
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert float(slow.max() - slow.min()) > 10
+    assert (fast - slow).abs().max() <= tol * slow.abs().max()
+    for name in ('input_prev', 'F', 'T'):
+        assert (fast_state[name] - slow_state[name]).abs().max() <= tol * (1 + slow_state[name].abs().max())

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from ..native import ganglion_input_loop
 from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
 from .ganglion_lif import C_SOURCE, spike_times as _spike_times
 from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
@@ -101,9 +102,17 @@ class GanglionInput(_Stage):
             self.T = torch.zeros_like(x[:, :, :1])
         if self.input_prev is None:
             self.input_prev = torch.zeros_like(x[:, :, :1])
+        dt = self.resolution.dt
+        if x.device.type == 'cpu' and not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+            result = ganglion_input_loop(x, (self.input_prev, self.F, self.T), _decay(self.transient_tau_center, dt, x),
+                                         self.transient_relative_weight_center, self.sign, self.v_0,
+                                         max(float(self.i_0), 1e-12), self.lambda_G, SATURATION_HZ)
+            if result is not None:
+                rate, (self.input_prev, self.F, self.T) = result
+                return self._pool(rate, x)
         v_prev = _shift(self.input_prev, x)
         self.input_prev = x[:, :, -1:].clone()
-        f = exponential_recursion(v_prev, _decay(self.transient_tau_center, self.resolution.dt, x), self.F)
+        f = exponential_recursion(v_prev, _decay(self.transient_tau_center, dt, x), self.F)
         self.F = f[:, :, -1:].clone()
         w, sign = _p(self.transient_relative_weight_center, x), _p(self.sign, x)
         if torch.is_grad_enabled() and any(t.requires_grad for t in (f, w, sign)):
@@ -114,6 +123,9 @@ class GanglionInput(_Stage):
             t_prev = _shift(self.T, t).mul_(sign)
         self.T = t[:, :, -1:].clone()
         rate = smooth_rectifier(t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
+        return self._pool(rate, x)
+
+    def _pool(self, rate, x):
         blur = self._blur(self.sigma_pool, x)
         out = blur(rate) if blur is not None else rate
         self._keep(ganglion=out)
