@@ -338,7 +338,7 @@ class GanglionSpiking(_Stage):
             return False
         shape = tuple(self.V.shape)
         dev, dtype = self.current.device, self.current.dtype
-        self.noise_block = (noise * torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).to(dev)
+        self.noise_block = (torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).mul_(noise).to(dev)
                             if noise > 0 else torch.zeros((1,), dtype=dtype, device=dev))
         self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + shape, generator=gen, dtype=dtype).to(dev)
                            if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
