@@ -5,8 +5,11 @@
 """
 import importlib
 import os
+import resource
 import sys
 import time
+
+import torch
 
 
 def discover(names=()):
@@ -21,19 +24,26 @@ def discover(names=()):
     return found
 
 
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main(argv=None):
     names = discover(sys.argv[1:] if argv is None else argv)
     results = {}
     for name in names:
         module = importlib.import_module('benchmarks.bench_%s' % name)
-        print('=== %s ===' % name, flush=True)
+        print('=== %s === (%d CPU cores, %d torch threads)' % (name, os.cpu_count() or 0, torch.get_num_threads()),
+              flush=True)
         start = time.perf_counter()
+        rss = _peak_rss_mb()
         saved, sys.argv = sys.argv, [module.__file__]     # each benchmark runs with its own defaults
         try:
             results[name] = module.main()
         finally:
             sys.argv = saved
-        print('--- %s took %.1f s' % (name, time.perf_counter() - start), flush=True)
+        print('--- %s took %.1f s; peak resident memory %.0f MB (+%.0f MB during this benchmark)'
+              % (name, time.perf_counter() - start, _peak_rss_mb(), _peak_rss_mb() - rss), flush=True)
     return results
 
 

@@ -277,10 +277,10 @@ class Retina(Layer):
         return Output([torch.cat([p[i] for p in parts], dim=2) for i in range(len(parts[0]))], keys=parts[0].keys)
 
     PIECE_ELEMENTS = 1 << 19
-    """Without autograd, chunks are computed in pieces of about this many values per map (see forward)."""
+    """Without autograd on the CPU, chunks are computed in pieces of about this many values per map (see forward)."""
 
     def _piece_length(self, x):
-        if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+        if x.device.type != 'cpu' or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             return x.shape[2]
         per_frame = max(1, x.shape[0] * x.shape[1] * x.shape[3] * x.shape[4])
         return max(16, self.PIECE_ELEMENTS // per_frame)
