@@ -48,10 +48,15 @@ def _machine_tag():
     return platform.machine() + flags
 
 
+def _flags(contract):
+    """Compiler flags: optimised, strict IEEE arithmetic (no reassociation; fused multiply-adds only with
+    ``contract``); math functions need not set errno (results are unchanged, loops can vectorise)."""
+    return ['-O3', '-fPIC', '-shared', '-fno-fast-math', '-fno-math-errno',
+            '-ffp-contract=%s' % ('fast' if contract else 'off')]
+
+
 def _compile(cc, src, out, native_arch, contract):
-    args = [cc, '-O3', '-fPIC', '-shared', '-fno-fast-math', '-ffp-contract=%s' % ('fast' if contract else 'off')]
-    if native_arch:
-        args.append('-march=native')
+    args = [cc] + _flags(contract) + (['-march=native'] if native_arch else [])
     subprocess.run(args + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
 
 
@@ -70,7 +75,8 @@ def compile_c_library(name, source, functions, contract=False):
         cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
         os.makedirs(cache, exist_ok=True)
         cc = os.environ.get('CC', 'cc')
-        tag = hashlib.sha1((source + '\0%s\0%s\0%s' % (cc, contract, _machine_tag())).encode()).hexdigest()[:12]
+        tag = hashlib.sha1((source + '\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
+        tag = tag.hexdigest()[:12]
         path = os.path.join(cache, '%s_%s%s' % (name, tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
         if not os.path.exists(path):
             with tempfile.TemporaryDirectory(dir=cache) as tmp:
