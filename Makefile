@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.convis-installed
 LAB_PORT ?= 8888
 
-.PHONY: lab demo test install chromium bench clean
+.PHONY: lab demo test install chromium compiler bench clean
 
 install: $(STAMP)
 
@@ -32,13 +32,20 @@ $(STAMP): $(PY) pyproject.toml $(wildcard package.json package-lock.json labexte
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install chromium
+# convis compiles its time loops with the system C compiler on first use (without one it runs slower torch loops;
+# the tests check both, so they need it)
+compiler:
+	@command -v $${CC:-cc} >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
+
+test: install chromium compiler
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 lab: install
+	@$(MAKE) -s compiler || echo "no C compiler could be installed: convis runs its torch loops (slower)"
 	$(VENV)/bin/jupyter lab --allow-root --ip=127.0.0.1 --port=$(LAB_PORT) notebooks/00_tour.ipynb
 
 demo: install
+	@$(MAKE) -s compiler || echo "no C compiler could be installed: convis runs its torch loops (slower)"
 	$(VENV)/bin/jupyter lab --allow-root --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser notebooks/00_tour.ipynb
 
 bench: install

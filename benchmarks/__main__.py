@@ -37,11 +37,13 @@ def main(argv=None):
               flush=True)
         start = time.perf_counter()
         rss = _peak_rss_mb()
-        saved, sys.argv = sys.argv, [module.__file__]     # each benchmark runs with its own defaults
+        saved = sys.argv, torch.get_num_threads()
+        sys.argv = [module.__file__]                       # each benchmark runs with its own defaults
         try:
             results[name] = module.main()
         finally:
-            sys.argv = saved
+            sys.argv = saved[0]
+            torch.set_num_threads(saved[1])
         print('--- %s took %.1f s; peak resident memory %.0f MB (+%.0f MB during this benchmark)'
               % (name, time.perf_counter() - start, _peak_rss_mb(), _peak_rss_mb() - rss), flush=True)
     return results
