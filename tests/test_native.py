@@ -1,10 +1,11 @@
-"""The compiled loops of convis.native against plain torch/numpy computations of the same equations."""
+"""The compiled loops (convis.native, convis.filters.retina_loops) against torch/numpy computations of the same equations."""
 import numpy as np
 import pytest
 import torch
 
 import convis
 from convis import native
+from convis.filters import retina_loops as loops
 from convis.filters import retina as retina_filters
 from convis.filters.spatial import SeparableBlur, recursive_gaussian_matrix
 
@@ -25,7 +26,7 @@ def _reference_heat(u, e, a_rows, a_cols, y_prev):
 
 @pytest.fixture
 def compiled():
-    if native._heat_functions() is None:
+    if loops._heat_functions() is None or native._recursion_functions() is None:
         pytest.fail('the leaky heat loop did not compile: a C compiler (cc) is needed for the test run')
 
 
@@ -40,7 +41,7 @@ def test_leaky_heat_loop_equals_the_equation(compiled, shape, sigmas, dtype):
     a_rows = None if sigmas[0] is None else recursive_gaussian_matrix(sigmas[0], shape[3], dtype, 'cpu')
     a_cols = None if sigmas[1] is None else recursive_gaussian_matrix(sigmas[1], shape[4], dtype, 'cpu')
     e = 0.8
-    y = native.leaky_heat_loop(u, torch.tensor(e, dtype=dtype), a_rows, a_cols, y_prev)
+    y = loops.leaky_heat_loop(u, torch.tensor(e, dtype=dtype), a_rows, a_cols, y_prev)
     assert y.shape == u.shape and y.dtype == dtype
     ref = _reference_heat(u, e, a_rows, a_cols, y_prev)
     err = np.abs(y.double().numpy() - ref).max() / np.abs(ref).max()
@@ -51,9 +52,9 @@ def test_leaky_heat_loop_carries_state_exactly_across_chunks(compiled):
     u = torch.randn(1, 2, 50, 20, 30, dtype=torch.float64)
     a_rows, a_cols = recursive_gaussian_matrix(1.5, 20, torch.float64, 'cpu'), recursive_gaussian_matrix(2.0, 30, torch.float64, 'cpu')
     y0 = torch.zeros(1, 2, 1, 20, 30, dtype=torch.float64)
-    whole = native.leaky_heat_loop(u, 0.7, a_rows, a_cols, y0)
-    first = native.leaky_heat_loop(u[:, :, :13], 0.7, a_rows, a_cols, y0)
-    second = native.leaky_heat_loop(u[:, :, 13:], 0.7, a_rows, a_cols, first[:, :, -1:])
+    whole = loops.leaky_heat_loop(u, 0.7, a_rows, a_cols, y0)
+    first = loops.leaky_heat_loop(u[:, :, :13], 0.7, a_rows, a_cols, y0)
+    second = loops.leaky_heat_loop(u[:, :, 13:], 0.7, a_rows, a_cols, first[:, :, -1:])
     assert torch.equal(torch.cat([first, second], dim=2), whole)
 
 
@@ -81,8 +82,9 @@ def test_compiled_opl_equals_the_torch_stages(compiled, monkeypatch, dtype, unde
     for no_compile in (False, True):
         if no_compile:
             monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(native, '_HEAT', [])
-            assert native.opl_loop(x, (None,) * 4, (0.5, None, None), (0.5, None, None), 1, 0, True, 0.5, 0.5, 1,
+            monkeypatch.setattr(loops, '_HEAT', [])
+            monkeypatch.setattr(native, '_RECURSION', [])
+            assert loops.opl_loop(x, (None,) * 4, (0.5, None), (0.5, None), 1, 0, True, 0.5, 0.5, 1,
                                    0) is None
         opl = retina_filters.OPL().to(dtype)
         opl.undershoot_enabled = undershoot
@@ -172,7 +174,8 @@ def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtyp
     for no_compile in (False, True):
         if no_compile:
             monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(native, '_HEAT', [])
+            monkeypatch.setattr(loops, '_HEAT', [])
+            monkeypatch.setattr(native, '_RECURSION', [])
         bip = retina_filters.Bipolar().to(dtype)
         bip.lambda_amp = 200.0
         bip.adaptation_sigma = sigma
@@ -195,7 +198,7 @@ def test_ganglion_input_loop_equals_the_equations(compiled, dtype, sign):
     x = (torch.randn(2, 1, 40, 6, 7, generator=gen, dtype=torch.float64)).to(dtype)
     states = [torch.randn(2, 1, 1, 6, 7, generator=gen, dtype=torch.float64).to(dtype) for _ in range(3)]
     e, w, v0, i0, lam, sat = 0.6, 0.7, 0.1, 37.0, 100.0, 5e5
-    rates, (xp, f_state, t_state) = native.ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, sat)
+    rates, (xp, f_state, t_state) = loops.ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, sat)
     xs = torch.cat([states[0], x], dim=2).double()
     f, t = states[1].double(), states[2].double()
     expected = []
@@ -221,7 +224,8 @@ def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, d
     for no_compile in (False, True):
         if no_compile:
             monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(native, '_HEAT', [])
+            monkeypatch.setattr(loops, '_HEAT', [])
+            monkeypatch.setattr(native, '_RECURSION', [])
         layer = GanglionInput(sign=-1).to(dtype)
         layer.sigma_pool = pool
         layer.v_0 = 0.2
@@ -234,3 +238,33 @@ def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, d
     assert (fast - slow).abs().max() <= tol * slow.abs().max()
     for name in ('input_prev', 'F', 'T'):
         assert (fast_state[name] - slow_state[name]).abs().max() <= tol * (1 + slow_state[name].abs().max())
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled, monkeypatch, dtype):
+    """VirtualRetina's log-polar scheme (one blur matrix per line) in the compiled OPL and gain-control loops."""
+    x = 255 * torch.rand(1, 2, 40, 36, 29, generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(dtype)
+    results = []
+    for no_compile in (False, True):
+        if no_compile:
+            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+            monkeypatch.setattr(loops, '_HEAT', [])
+            monkeypatch.setattr(native, '_RECURSION', [])
+        retina = convis.retina.Retina(spikes=False).to(dtype)
+        retina.resolution.pixel_per_degree = 10.0
+        retina.bipolar.lambda_amp = 100.0
+        for stage in (retina.opl, retina.bipolar):
+            stage.log_polar = (0.5, 1.0)
+        retina.record = ('opl', 'bipolar')
+        with torch.no_grad():
+            parts = [retina(x[:, :, :15]), retina(x[:, :, 15:])]
+        results.append({k: torch.cat([p[k] for p in parts], dim=2) for k in ('opl', 'bipolar')})
+    fast, slow = results
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    for k in ('opl', 'bipolar'):
+        assert float(slow[k].std()) > 0
+        assert (fast[k] - slow[k]).abs().max() <= tol * slow[k].abs().max(), k
+    # the sigma really varies over the map (small in the fovea, larger outside)
+    blur = retina.opl._blur(retina.opl.sigma_surround, x)
+    a_cols = torch.as_tensor(blur.mats[0])
+    assert float(a_cols[18].diagonal().max() - a_cols[18].diagonal().min()) > 0.05

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from ..native import ganglion_input_loop
+from .retina_loops import ganglion_input_loop
 from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
 from .ganglion_lif import C_SOURCE, spike_times as _spike_times
 from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..base import Layer
-from ..native import cgc_loop, leaky_heat_loop, opl_loop
+from .retina_loops import cgc_loop, leaky_heat_loop, opl_loop
 from ..variables import Parameter
 from .spatial import SeparableBlur, blur_operator
 from .temporal import exponential_recursion
@@ -266,18 +266,14 @@ class OPL(_Stage):
                 self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x))))
 
     def _forward_compiled(self, x, lum, e_c, blur_c, offset):
-        """The OPL as one compiled loop (CPU, no autograd, no log-polar scheme, no cascade, no recorded
-        inner map), or None where that loop does not apply."""
-        if self.log_polar is not None or x.device.type != 'cpu' or (
-                torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+        """The OPL as one compiled loop (CPU, no autograd, no cascade, no recorded inner map), or None where
+        that loop does not apply."""
+        if x.device.type != 'cpu' or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             return None
         e_s, blur_s = self._surround_operator(x)
-        if not all(b is None or isinstance(b, SeparableBlur) for b in (blur_c, blur_s)):
-            return None
-        mats = [(None, None) if b is None else (b.a_rows, b.a_cols) for b in (blur_c, blur_s)]
         dt = self.resolution.dt
         result = opl_loop(x, (self.center, self.undershoot, self.receptor, self.surround),
-                          (e_c,) + mats[0], (e_s,) + mats[1], self._lambda(x), -lum, self._has_undershoot(),
+                          (e_c, blur_c), (e_s, blur_s), self._lambda(x), -lum, self._has_undershoot(),
                           _decay(self.undershoot_tau_center, dt, x), _p(self.undershoot_relative_weight_center, x),
                           _p(self.relative_weight, x), offset)
         if result is None:
@@ -378,17 +374,13 @@ class Bipolar(_Stage):
 
 
     def _forward_compiled(self, x, g0, lam, dt):
-        """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps, no log-polar
-        scheme), or None where it does not apply."""
+        """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps), or None where it
+        does not apply."""
         if x.device.type != 'cpu' or set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or (
                 torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             return None
-        blur = self._blur(self.adaptation_sigma, x)
-        if not (blur is None or isinstance(blur, SeparableBlur)):
-            return None
         result = cgc_loop(x, (self.input_prev, self.V, self.g_A), _p(self.input_amp, x), g0, lam, dt,
-                          _decay(self.tau, dt, x), SATURATION_HZ,
-                          *((None, None) if blur is None else (blur.a_rows, blur.a_cols)))
+                          _decay(self.tau, dt, x), SATURATION_HZ, self._blur(self.adaptation_sigma, x))
         if result is None:
             return None
         v_all, (self.input_prev, self.V, self.g_A) = result

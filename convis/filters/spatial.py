@@ -36,7 +36,7 @@ from ..variables import Parameter
 
 __all__ = ['deriche_coefficients', 'recursive_gaussian_matrix', 'recursive_gaussian_blur', 'blur_operator',
            'log_polar_sigma_map', 'log_polar_gaussian_matrices', 'log_polar_gaussian_blur',
-           'SpatialRecursiveFilter', 'SeparableBlur', 'compile_c_library', 'MIN_SIGMA_PX']
+           'SpatialRecursiveFilter', 'SeparableBlur', 'PerLineBlur', 'compile_c_library', 'MIN_SIGMA_PX']
 
 MIN_SIGMA_PX = 0.1
 """Below this sigma (in pixels) the blur is the identity, as in VirtualRetina."""
@@ -323,4 +323,15 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
         _LP_CACHE[key] = mats
         while len(_LP_CACHE) > 32:
             _LP_CACHE.popitem(last=False)
-    return lambda x: log_polar_gaussian_blur(x, mats)
+    return PerLineBlur(mats)
+
+
+class PerLineBlur(object):
+    """A blur with one matrix per line (VirtualRetina's log-polar scheme): ``mats = (A_cols [H, W, W],
+    A_rows [W, H, H])`` of :func:`log_polar_gaussian_matrices`, applied along x then along y."""
+
+    def __init__(self, mats):
+        self.mats = mats
+
+    def __call__(self, x):
+        return log_polar_gaussian_blur(x, self.mats)
