@@ -66,6 +66,45 @@ def bench(shape, frames, dt, config=None, dtype=torch.float32, device='cpu', spi
             'peak_rss_growth_mb': _peak_rss_mb() - rss0}
 
 
+def blur_modes(sizes=(50, 100, 160), sigmas_deg=(0.15, 0.3, 0.6, 1.2), steps=300):
+    """Microseconds per step of the compiled leaky heat loop with the blur as its matrix band and as the
+    recursive filter (float32, one image), for square maps at 5 px/deg and sigma * sqrt(1/4)."""
+    import ctypes
+    from convis.filters import retina_loops as loops
+    fns = loops._heat_functions()
+    if fns is None:
+        print('no compiled loops (no C compiler, or CONVIS_NO_COMPILE is set)')
+        return {}
+    saved, results = loops.RECURSION_COST, {}
+    try:
+        for n in sizes:
+            for sig in sigmas_deg:
+                blur = convis.retina.Retina().opl._blur(torch.tensor(sig), torch.zeros(1, 1, 1, n, n),
+                                                         scale=torch.tensor(0.5))
+                u, y0 = torch.randn(steps, n, n), torch.randn(n, n)
+                out = torch.empty_like(u)
+                row = {}
+                for mode, cost in (('band', float('inf')), ('recursion', -1)):
+                    loops.RECURSION_COST = cost
+                    op, keep = loops._operator(blur, 0.8, n, n, torch.float32)
+                    if mode == 'band':
+                        ops = keep[0]
+                        row['width'] = float((ops['ghi'] - ops['glo']).double().mean()) + 2 * ops['K'] + 1
+                    best = float('inf')
+                    for _ in range(3):
+                        t0 = time.perf_counter()
+                        fns['heat'][torch.float32](steps, 1, n, n, u.data_ptr(), out.data_ptr(), y0.data_ptr(), 0.25,
+                                                   ctypes.byref(op))
+                        best = min(best, (time.perf_counter() - t0) / steps * 1e6)
+                    row[mode] = best
+                print('blur %dx%d, sigma %.2f deg: band width %3.0f: band %.1f us/step, recursion %.1f us/step (%.2fx)'
+                      % (n, n, sig, row['width'], row['band'], row['recursion'], row['band'] / row['recursion']))
+                results[(n, sig)] = row
+    finally:
+        loops.RECURSION_COST = saved
+    return results
+
+
 def _shape(text):
     if 'x' in text:
         rows, cols = text.lower().split('x')
@@ -83,9 +122,12 @@ def main(argv=None):
     parser.add_argument('--config', default=None, help='a VirtualRetina XML file (default: the default retina)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--rates', action='store_true', help='also run without spikes (firing rates only)')
+    parser.add_argument('--blurs', action='store_true', help='only compare the two compiled blurs (band, recursion)')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.blurs:
+        return blur_modes()
     ref = reference_step_us()
     print('torch %s, %d threads, device %s; reference step (100x100 matrix product): %.1f us'
           % (torch.__version__, torch.get_num_threads(), args.device, ref))

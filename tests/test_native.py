@@ -76,7 +76,10 @@ def test_leaky_heat_uses_the_compiled_loop_and_agrees_with_the_torch_loop(compil
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('undershoot', [1.0, 0.0])
 @pytest.mark.parametrize('shape', [(1, 1, 80, 30, 40), (2, 3, 23, 7, 19)])
-def test_compiled_opl_equals_the_torch_stages(compiled, monkeypatch, dtype, undershoot, shape):
+@pytest.mark.parametrize('blur_mode', [0, 2])
+def test_compiled_opl_equals_the_torch_stages(compiled, monkeypatch, dtype, undershoot, shape, blur_mode):
+    """Blurs by their matrix bands (mode 0) and as the recursive filter (mode 2)."""
+    monkeypatch.setattr(loops, 'RECURSION_COST', float('inf') if blur_mode == 0 else -1.0)
     x = 255 * torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
     results = []
     for no_compile in (False, True):
@@ -167,7 +170,9 @@ def test_recursion_loop_equals_the_block_products_and_the_recursion(compiled, dt
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('shape', [(1, 1, 60, 25, 30), (2, 2, 21, 9, 17)])
 @pytest.mark.parametrize('sigma', [0.2, 0.0])
-def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtype, shape, sigma):
+@pytest.mark.parametrize('blur_mode', [0, 2])
+def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtype, shape, sigma, blur_mode):
+    monkeypatch.setattr(loops, 'RECURSION_COST', float('inf') if blur_mode == 0 else -1.0)
     gen = torch.Generator().manual_seed(2)
     x = (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1).to(dtype)
     results = []
@@ -268,3 +273,23 @@ def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled
     blur = retina.opl._blur(retina.opl.sigma_surround, x)
     a_cols = torch.as_tensor(blur.mats[0])
     assert float(a_cols[18].diagonal().max() - a_cols[18].diagonal().min()) > 0.05
+
+
+def test_wide_blurs_run_as_the_recursive_filter_and_narrow_ones_by_their_band(compiled):
+    from convis.filters.spatial import blur_operator
+    modes = {}
+    for sigma in (0.03, 0.08, 3.0):             # 0.3, 0.8 and 30 pixels
+        blur = blur_operator(sigma, 10.0, (60, 70), torch.float32, 'cpu')
+        op, _ = loops._operator(blur, 0.9, 60, 70, torch.float32)
+        modes[sigma] = op.mode
+    assert modes == {0.03: 0, 0.08: 0, 3.0: 2}
+    # no blur along one axis: the recursion runs along the other axis only
+    blur = SeparableBlur(None, recursive_gaussian_matrix(30.0, 70, torch.float64, 'cpu'), None, 30.0)
+    op, _ = loops._operator(blur, 0.9, 6, 70, torch.float64)
+    assert op.mode == 2 and (op.use_rows, op.use_cols) == (0, 1)
+    u = torch.randn(1, 1, 30, 6, 70, dtype=torch.float64)
+    y0 = torch.zeros(1, 1, 1, 6, 70, dtype=torch.float64)
+    with torch.no_grad():
+        fast = retina_filters.leaky_heat(u, torch.tensor(0.9, dtype=torch.float64), blur, y0)
+    ref = _reference_heat(u, 0.9, None, blur.a_cols, y0)
+    assert np.abs(fast.numpy() - ref).max() <= 1e-12 * np.abs(ref).max()

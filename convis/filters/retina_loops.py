@@ -42,13 +42,57 @@ _HEAT_SOURCE = r"""
    its own matrix, stored per output row: EY [H, 2KY+1, WP], y[i, j] = sum_d EY[i, d + KY, j] x-pass[i + d, j]);
    row i only uses diagonals [xlo[i], xhi[i]) of DX and [ylo[i], yhi[i]) of EY (indices into the 2K+1);
    scratch t [H, WP + 2KX] (row data at column KX) and t2 [H + 2KY, WP] (data from row KY).  Scratch is
-   zero-filled by the caller and belongs to one operator. */
+   zero-filled by the caller and belongs to one operator.
+   mode 2: separable, as VirtualRetina's recursive Deriche filter itself (for wide blurs, where it takes fewer
+   operations than the band of the matrix): along y with the coefficients cr (c0, c1, c2, c3, b1, b2, and the
+   steady-state gains (c0 + c1)/(1 - b1 - b2), (c2 + c3)/(1 - b1 - b2)) when use_rows, then along x with cc when
+   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4, t5 of H*W doubles. */
 typedef struct {
     int64_t mode;
     const void *RG; const int64_t *glo, *ghi; const void *D; int64_t K;
     const void *DX; int64_t KX; const int64_t *xlo, *xhi; const void *EY; int64_t KY; const int64_t *ylo, *yhi;
     void *t, *t2;
+    int64_t use_rows, use_cols; double cr[8], cc[8]; void *t3, *t4, *t5;
 } convis_blur;
+
+/* The Deriche recursion along axis 0 of x [N, L] (both directions, edge rule of convis.filters.spatial), in
+   double precision whatever the maps' precision: y = causal + anticausal, anti [N, L] scratch; vectorised
+   over L. */
+static void deriche_axis0(int64_t N, int64_t L, const double *restrict x, double *restrict y,
+                                 double *restrict anti, const double *cf) {
+    const double c0 = cf[0], c1 = cf[1], c2 = cf[2], c3 = cf[3], b1 = cf[4], b2 = cf[5], sc = cf[6], sa = cf[7];
+    const double *first = x, *last = x + (N - 1) * L;
+    for (int64_t i = 0; i < N; i++) {
+        const double *xi = x + i * L, *xm = x + (i > 0 ? i - 1 : 0) * L;
+        const double *y1 = i >= 1 ? y + (i - 1) * L : 0, *y2 = i >= 2 ? y + (i - 2) * L : 0;
+        double *yi = y + i * L;
+        if (i >= 2)
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * y2[l];
+        else if (i == 1)
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * (sc * first[l]);
+        else
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + (b1 + b2) * (sc * first[l]);
+    }
+    for (int64_t i = N - 1; i >= 0; i--) {
+        const double *x1 = x + (i + 1 < N ? i + 1 : N - 1) * L, *x2 = x + (i + 2 < N ? i + 2 : N - 1) * L;
+        const double *a1 = i + 1 < N ? anti + (i + 1) * L : 0, *a2 = i + 2 < N ? anti + (i + 2) * L : 0;
+        double *ai = anti + i * L;
+        if (i + 2 < N)
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * a2[l];
+        else if (i + 1 < N)
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * (sa * last[l]);
+        else
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + (b1 + b2) * (sa * last[l]);
+    }
+    for (int64_t p = 0; p < N * L; p++) y[p] += anti[p];
+}
+
+static void transpose(int64_t N, int64_t L, const double *restrict x, double *restrict y) {
+    for (int64_t i0 = 0; i0 < N; i0 += 16)
+        for (int64_t l0 = 0; l0 < L; l0 += 16)
+            for (int64_t i = i0; i < N && i < i0 + 16; i++)
+                for (int64_t l = l0; l < L && l < l0 + 16; l++) y[l * N + i] = x[i * L + l];
+}
 """
 _HEAT_FUNCTION = r"""
 /* One step for one image: o = R (y + a (x + c)) A_cols^T (see above); t, t2 scratch. */
@@ -93,11 +137,27 @@ static void per_line_step_@NAME@(int64_t H, int64_t W, const @REAL@ *y, const @R
     }
 }
 
+static void recursive_step_@NAME@(int64_t H, int64_t W, const @REAL@ *y, const @REAL@ *x, @REAL@ a, @REAL@ c,
+                                  @REAL@ *o, const convis_blur *B) {
+    double *t = (double *)B->t, *t2 = (double *)B->t2, *t3 = (double *)B->t3, *t4 = (double *)B->t4;
+    double *t5 = (double *)B->t5;
+    const int64_t HW = H * W;
+    for (int64_t p = 0; p < HW; p++) t[p] = (double)(y[p] + a * (x[p] + c));
+    const double *src = t;
+    if (B->use_rows) { deriche_axis0(H, W, t, t2, t3, B->cr); src = t2; }
+    if (!B->use_cols) { for (int64_t p = 0; p < HW; p++) o[p] = (@REAL@)src[p]; return; }
+    transpose(H, W, src, t4);
+    deriche_axis0(W, H, t4, t5, t3, B->cc);
+    for (int64_t i = 0; i < H; i++)
+        for (int64_t j = 0; j < W; j++) o[i * W + j] = (@REAL@)t5[j * H + i];
+}
+
 static void heat_step_@NAME@(int64_t H, int64_t W, const @REAL@ *y, const @REAL@ *x, @REAL@ a, @REAL@ c,
                              @REAL@ *o, const convis_blur *B) {
     typedef @REAL@ vec __attribute__((vector_size(LANES * sizeof(@REAL@))));
     typedef @REAL@ uvec __attribute__((vector_size(LANES * sizeof(@REAL@)), aligned(sizeof(@REAL@))));
     if (B->mode == 1) { per_line_step_@NAME@(H, W, y, x, a, c, o, B); return; }
+    if (B->mode == 2) { recursive_step_@NAME@(H, W, y, x, a, c, o, B); return; }
     const @REAL@ *RG = (const @REAL@ *)B->RG, *D = (const @REAL@ *)B->D;
     const int64_t *glo = B->glo, *ghi = B->ghi, K = B->K;
     @REAL@ *t = (@REAL@ *)B->t, *t2 = (@REAL@ *)B->t2;
@@ -268,7 +328,9 @@ class _Blur(ctypes.Structure):
     _fields_ = [('mode', ctypes.c_int64), ('RG', ctypes.c_void_p), ('glo', ctypes.c_void_p), ('ghi', ctypes.c_void_p),
                 ('D', ctypes.c_void_p), ('K', ctypes.c_int64), ('DX', ctypes.c_void_p), ('KX', ctypes.c_int64),
                 ('xlo', ctypes.c_void_p), ('xhi', ctypes.c_void_p), ('EY', ctypes.c_void_p), ('KY', ctypes.c_int64),
-                ('ylo', ctypes.c_void_p), ('yhi', ctypes.c_void_p), ('t', ctypes.c_void_p), ('t2', ctypes.c_void_p)]
+                ('ylo', ctypes.c_void_p), ('yhi', ctypes.c_void_p), ('t', ctypes.c_void_p), ('t2', ctypes.c_void_p),
+                ('use_rows', ctypes.c_int64), ('use_cols', ctypes.c_int64), ('cr', ctypes.c_double * 8),
+                ('cc', ctypes.c_double * 8), ('t3', ctypes.c_void_p), ('t4', ctypes.c_void_p), ('t5', ctypes.c_void_p)]
 
 
 def _heat_functions():
@@ -357,6 +419,28 @@ def _padded(w):
     return -(-w // _LANES) * _LANES
 
 
+RECURSION_COST = 75
+"""A separable blur runs as the recursive filter (mode 2) when its matrix band (the mean width of the row
+groups plus the number of diagonals) is wider than this: on 50x50 to 160x128 maps (float32, one thread) both
+take the same time at a band of about 70-80; at a band of 200 the recursion is twice as fast, at 28 the
+band 1.5 times (``benchmarks/bench_retina.py --blurs``)."""
+
+
+def _recursive_operands(blur, e):
+    """Deriche coefficients (scaled by ``e`` on the first blurred axis) of a separable blur for mode 2."""
+    from .spatial import deriche_coefficients
+
+    def coefficients(sigma, scale):
+        c0, c1, c2, c3, a = deriche_coefficients(sigma)
+        c0, c1, c2, c3 = (scale * v for v in (c0, c1, c2, c3))
+        denom = 1 - 2 * a + a * a
+        return [c0, c1, c2, c3, 2 * a, -a * a, (c0 + c1) / denom, (c2 + c3) / denom]
+    use_rows, use_cols = blur.a_rows is not None, blur.a_cols is not None
+    return {'mode': 2, 'use_rows': int(use_rows), 'use_cols': int(use_cols),
+            'cr': coefficients(blur.sigma_rows, e) if use_rows else [0.0] * 8,
+            'cc': coefficients(blur.sigma_cols, 1.0 if use_rows else e) if use_cols else [0.0] * 8}
+
+
 def _operator(blur, e, h, w, dtype):
     """The C operator of ``e`` times the blur (None: identity, a SeparableBlur, or a per-line blur with ``mats``)
     with fresh scratch; returns ``(struct, tensors to keep alive)``, or None for an unsupported blur."""
@@ -364,16 +448,28 @@ def _operator(blur, e, h, w, dtype):
         ops = _separable_operands(None if blur is None else blur.a_rows, None if blur is None else blur.a_cols,
                                   e, h, w, dtype)
         wp, k = _padded(w), ops['K']
-        scratch = [torch.zeros((h, wp), dtype=dtype), torch.zeros((-(-h // _ROWS) * _ROWS, wp + 2 * k), dtype=dtype)]
+        band = float((ops['ghi'] - ops['glo']).double().mean()) + 2 * k + 1
+        sigmas = (getattr(blur, 'sigma_rows', None), getattr(blur, 'sigma_cols', None))
+        if band > RECURSION_COST and blur is not None and all(
+                m is None or sig is not None for m, sig in zip((blur.a_rows, blur.a_cols), sigmas)):
+            ops = _recursive_operands(blur, e)
+            scratch = [torch.zeros(h * w, dtype=torch.float64) for _ in range(5)]
+        else:
+            scratch = [torch.zeros((h, wp), dtype=dtype),
+                       torch.zeros((-(-h // _ROWS) * _ROWS, wp + 2 * k), dtype=dtype)]
     elif hasattr(blur, 'mats'):
         ops = _per_line_operands(blur, e, h, w, dtype)
         wp = _padded(w)
         scratch = [torch.zeros((h, wp + 2 * ops['KX']), dtype=dtype), torch.zeros((h + 2 * ops['KY'], wp), dtype=dtype)]
     else:
         return None
-    struct = _Blur(mode=ops['mode'], t=scratch[0].data_ptr(), t2=scratch[1].data_ptr())
+    struct = _Blur(mode=ops['mode'])
+    for name, buf in zip(('t', 't2', 't3', 't4', 't5'), scratch):
+        setattr(struct, name, buf.data_ptr())
     for name, value in ops.items():
-        if name != 'mode':
+        if name in ('cr', 'cc'):
+            setattr(struct, name, (ctypes.c_double * 8)(*value))
+        elif name != 'mode':
             setattr(struct, name, value if isinstance(value, int) else value.data_ptr())
     return struct, (ops, scratch)
 
