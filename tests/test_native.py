@@ -1,4 +1,5 @@
-"""The compiled loops (convis.native, convis.filters.retina_loops) against torch/numpy computations of the same equations."""
+"""The compiled loops (convis.native, convis.filters.retina_loops) against torch/numpy computations of the same
+equations."""
 import numpy as np
 import pytest
 import torch
@@ -50,7 +51,8 @@ def test_leaky_heat_loop_equals_the_equation(compiled, shape, sigmas, dtype):
 
 def test_leaky_heat_loop_carries_state_exactly_across_chunks(compiled):
     u = torch.randn(1, 2, 50, 20, 30, dtype=torch.float64)
-    a_rows, a_cols = recursive_gaussian_matrix(1.5, 20, torch.float64, 'cpu'), recursive_gaussian_matrix(2.0, 30, torch.float64, 'cpu')
+    a_rows = recursive_gaussian_matrix(1.5, 20, torch.float64, 'cpu')
+    a_cols = recursive_gaussian_matrix(2.0, 30, torch.float64, 'cpu')
     y0 = torch.zeros(1, 2, 1, 20, 30, dtype=torch.float64)
     whole = loops.leaky_heat_loop(u, 0.7, a_rows, a_cols, y0)
     first = loops.leaky_heat_loop(u[:, :, :13], 0.7, a_rows, a_cols, y0)
