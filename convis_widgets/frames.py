@@ -26,6 +26,8 @@ __all__ = ['quantise', 'dequantise', 'color_range', 'encode_batch', 'decode_batc
            'ENCODINGS']
 
 ENCODINGS = ('zlib-delta', 'zlib', 'raw')
+AUTO_SAMPLE = 8
+"""Frames on which ``encoding='auto'`` compares the encodings of a longer batch."""
 
 
 def _as_float_array(x):
@@ -81,7 +83,8 @@ def encode_batch(frames, start, encoding='zlib-delta', level=1):
 
     ``start`` is the index of the first frame.  ``encoding='auto'`` tries ``'zlib-delta'`` and
     ``'zlib'`` and keeps the smaller (differences win on smooth videos, plain zlib on noise and
-    sparse spikes).  ``level`` is the zlib compression level
+    sparse spikes); on batches of more than ``2 * AUTO_SAMPLE`` frames it compares them on the first
+    ``AUTO_SAMPLE`` frames only.  ``level`` is the zlib compression level
     (1 is fast and already removes most of the redundancy of delta-coded frames).
     """
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
@@ -90,6 +93,10 @@ def encode_batch(frames, start, encoding='zlib-delta', level=1):
     if encoding not in ENCODINGS + ('auto',):
         raise ValueError('encoding must be one of %s or auto, not %r' % (ENCODINGS, encoding))
     if encoding == 'auto':
+        if len(frames) > 2 * AUTO_SAMPLE:
+            # judged on the first frames: the content of one batch (a model's output) rarely changes in kind
+            sample = [encode_batch(frames[:AUTO_SAMPLE], start, e, level) for e in ('zlib-delta', 'zlib')]
+            return encode_batch(frames, start, min(sample, key=lambda c: len(c[1]))[0]['encoding'], level)
         candidates = [encode_batch(frames, start, e, level) for e in ('zlib-delta', 'zlib')]
         return min(candidates, key=lambda c: len(c[1]))
     count, height, width = frames.shape
