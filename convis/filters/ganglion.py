@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from ..noise import counter_normals, seed_key
 from .retina_loops import ganglion_input_loop
 from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
 from .ganglion_lif import C_SOURCE, spike_times as _spike_times
@@ -16,10 +17,7 @@ from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
 from .spatial import compile_c_library
 from .temporal import exponential_recursion
 
-__all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier', 'RANDOM_BLOCK']
-
-RANDOM_BLOCK = 64
-"""Spiking layers draw their random numbers for blocks of this many steps (aligned to the step count)."""
+__all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier']
 
 
 def smooth_rectifier(v, v0, i0, lam):
@@ -167,7 +165,10 @@ class GanglionSpiking(_Stage):
     The current of a cell is held constant over each step: on step k it is the input map of step
     k-1 (0 on the first step), sampled at the cell; the noise ``xi ~ N(0,1)`` is drawn per cell and step.
     Spike times are exact within the step.  ``V`` starts at 0, or uniform in [0, 1) with
-    ``random_init = 1``.  Random numbers come from the layer's own generator (:meth:`seed`).
+    ``random_init = 1``.  The noise and the refractory draws are counter-based normal numbers of the
+    layer's seed (:meth:`seed`), the step and the cell (:mod:`convis.noise`): the same for any chunking and
+    on any device, made without copies; the initial potentials and random cell positions come from
+    the layer's own generator.
 
     By default every pixel is a cell and the output is the number of spikes per step, shaped like the
     input.  :meth:`set_cells` places cells at positions in degrees (bilinear sampling of the map at
@@ -204,16 +205,18 @@ class GanglionSpiking(_Stage):
         self._grid = None
         self.record_spike_times = False
         self.spike_times = []
-        for name in ('V', 'refr_factor', 'current', 'steps', 'cell_positions', 'noise_block', 'refr_block'):
+        for name in ('V', 'refr_factor', 'current', 'steps', 'cell_positions'):
             self.register_state(name, None)
         self.seed(seed)
 
     def seed(self, seed=None):
-        """Seeds the layer's random generator (``None``: a seed drawn from torch's global generator)."""
+        """Seeds the layer's noise and random generator (``None``: a seed drawn from torch's global generator)."""
         if seed is None:
             seed = int(torch.randint(0, 2 ** 62, (1,)))
         self._seed = int(seed)
         self.register_state('rng', torch.Generator().manual_seed(self._seed).get_state())
+        # a state: get_state/set_state carry the noise over to another layer, clear_state keeps the seed
+        self.register_state('noise_seed', torch.tensor(self._seed, dtype=torch.int64))
         return self
 
     def set_cells(self, positions_deg=None, grid=None, array=None):
@@ -325,31 +328,13 @@ class GanglionSpiking(_Stage):
             return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
         return counts.reshape(b, c, n_t, *prepared[2])
 
-    def _draw_block(self, gen, k, noise, sd):
-        """Random numbers of the block holding step ``k``: noise (times ``noise``) [64, B, C, N], refractory [64, 2, ...].
-
-        Blocks of ``RANDOM_BLOCK`` steps are drawn at steps that are multiples of ``RANDOM_BLOCK``, so the
-        numbers do not depend on how the input is cut into chunks.  Returns True when a block was drawn.
-        """
-        stale = (self.noise_block is None or self.refr_block is None
-                 or (noise > 0 and self.noise_block.shape[0] != RANDOM_BLOCK)
-                 or (sd > 0 and self.refr_block.shape[0] != RANDOM_BLOCK))
-        if not (k == 0 or stale):
-            return False
-        shape = tuple(self.V.shape)
-        dev, dtype = self.current.device, self.current.dtype
-        self.noise_block = (torch.randn((RANDOM_BLOCK,) + shape, generator=gen, dtype=dtype).mul_(noise).to(dev)
-                            if noise > 0 else torch.zeros((1,), dtype=dtype, device=dev))
-        self.refr_block = (torch.randn((RANDOM_BLOCK, 2) + shape, generator=gen, dtype=dtype).to(dev)
-                           if sd > 0 else torch.zeros((1,), dtype=dtype, device=dev))
-        return True
-
     @staticmethod
-    def _chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices):
+    def _chunk_inputs(layers, currents, start, noise, sd, g_l, slices):
         """``Vinf = I/g_L`` (plus noise) of every step of the chunk [T, B, C, N] and the refractory draws.
 
-        The current of step s is the input of step s - 1; the random numbers come from each layer's
-        blocks, step by step, filled in place into the layers' slices of the cell axis.
+        The current of step s is the input of step s - 1; the random numbers are each layer's counter-based
+        normals (:mod:`convis.noise`) of its seed, the step and the cell: stream 0 the membrane noise,
+        streams 1 and 2 the two refractory draws; they do not depend on how the input is cut into chunks.
         """
         first = currents[0]
         b, c, n_t = first.shape[:3]
@@ -360,17 +345,16 @@ class GanglionSpiking(_Stage):
             vinf[1:, ..., sl] = x[:, :, :-1].movedim(2, 0)
         vinf.div_(g_l)
         rand_refr = (torch.empty((n_t, 2, b, c, n), dtype=first.dtype, device=first.device) if sd > 0 else None)
-        s = 0
-        while (noise > 0 or sd > 0) and s < n_t:
-            k = (start + s) % RANDOM_BLOCK
-            m = min(RANDOM_BLOCK - k, n_t - s)
-            for layer, gen, sl in zip(layers, gens, slices):
-                layer._draw_block(gen, k, noise, sd)
-                if noise > 0:
-                    vinf[s:s + m, ..., sl] += layer.noise_block[k:k + m]
-                if sd > 0:
-                    rand_refr[s:s + m, ..., sl] = layer.refr_block[k:k + m]
-            s += m
+        for layer, sl in zip(layers, slices):
+            cells = (b, c, sl.stop - sl.start)
+            key = seed_key(int(layer.noise_seed) if layer.noise_seed is not None else layer._seed)
+            if noise > 0:
+                z = counter_normals(key, start, n_t, b * c * cells[2], 0, noise, first.dtype, first.device)
+                vinf[..., sl] += z.reshape((n_t,) + cells)
+            if sd > 0:
+                for draw in (0, 1):
+                    z = counter_normals(key, start, n_t, b * c * cells[2], 1 + draw, 1.0, first.dtype, first.device)
+                    rand_refr[:, draw, ..., sl] = z.reshape((n_t,) + cells)
         return vinf, rand_refr
 
     @staticmethod
@@ -397,7 +381,7 @@ class GanglionSpiking(_Stage):
         rf = torch.cat([l.refr_factor for l in layers], -1) if len(layers) > 1 else layers[0].refr_factor
         shape = tuple(v.shape)
         start = int(round(float(first.steps)))
-        vinf, z = GanglionSpiking._chunk_inputs(layers, currents, gens, start, noise, sd, g_l, slices)
+        vinf, z = GanglionSpiking._chunk_inputs(layers, currents, start, noise, sd, g_l, slices)
         vinf = vinf.reshape(n_t, -1)
         # exp(g_L r) of the refractory periods r = max(0, mu + sd z) (the compiled loop reads them too)
         e_refr = None if z is None else z.reshape(n_t, 2, -1).double().mul(sd).add(mu).clamp(min=0).mul(g_l).exp()

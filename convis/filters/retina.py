@@ -390,7 +390,7 @@ class Bipolar(_Stage):
 
 def __getattr__(name):
     # the ganglion stages live in convis.filters.ganglion (imported lazily: it builds on this module)
-    if name in ('GanglionInput', 'GanglionSpiking', 'smooth_rectifier', 'RANDOM_BLOCK'):
+    if name in ('GanglionInput', 'GanglionSpiking', 'smooth_rectifier'):
         from . import ganglion
         return getattr(ganglion, name)
     raise AttributeError('module %r has no attribute %r' % (__name__, name))
