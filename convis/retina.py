@@ -276,7 +276,7 @@ class Retina(Layer):
         self._timing = list(timing.items())
         return Output([torch.cat([p[i] for p in parts], dim=2) for i in range(len(parts[0]))], keys=parts[0].keys)
 
-    PIECE_ELEMENTS = 1 << 19
+    PIECE_ELEMENTS = 1 << 20
     """Without autograd on the CPU, chunks are computed in pieces of about this many values per map (see forward)."""
 
     def _piece_length(self, x):
