@@ -86,68 +86,53 @@ static inline uint64_t mix(uint64_t z) {
 """ % {'m1': _M1, 'm2': _M2}
 
 # out[s, i] = (REAL)(scale * z) for steps k0..k0+T-1 of stream j and indices 0..M-1
-_C_F64 = r"""
-void convis_normals_f64(int64_t T, int64_t M, uint64_t base, int64_t k0, int64_t j, double scale, double *out) {
+_C_NORMALS = r"""
+void convis_normals_%(name)s(int64_t T, int64_t M, uint64_t base, int64_t k0, int64_t j, double scale_d,
+                             %(real)s *out) {
+    const %(real)s scale = (%(real)s)scale_d;
     for (int64_t s = 0; s < T; s++) {
         const uint64_t row = mix(base + (uint64_t)(4 * (k0 + s) + j) * 0x%(g1)xULL);
-        double *o = out + s * M;
+        %(real)s *o = out + s * M;
         for (int64_t i = 0; i < M; i++) {
             const uint64_t h = mix(row + (uint64_t)(i + 1) * 0x%(g2)xULL);
-            const double u1 = (double)((h >> 32) + 1) * 0x1p-32;
-            const double f = (double)((h >> 1) & 0x7fffffffULL) * 0x1p-31;
-            const double sign = 1.0 - 2.0 * (double)(h & 1ULL);
-            uint64_t bits; memcpy(&bits, &u1, 8);
-            double e = (double)((int64_t)((bits >> 52) & 0x7ffULL) - 1022), m;
-            bits = (bits & 0x800fffffffffffffULL) | 0x3fe0000000000000ULL; memcpy(&m, &bits, 8);
+            const %(real)s u1 = (%(real)s)((h >> %(u1_shift)d) + 1) * %(u1_scale)s;
+            const %(real)s f = (%(real)s)((h >> 1) & %(f_mask)s) * %(f_scale)s;
+            const %(real)s sign = %(one)s - %(two)s * (%(real)s)(h & 1ULL);
+            %(bits)s bits; memcpy(&bits, &u1, sizeof bits);
+            %(real)s e = (%(real)s)((%(ebits)s)((bits >> %(e_shift)d) & %(e_mask)s) - %(e_bias)d), m;
+            bits = (bits & %(keep)s) | %(half_exp)s; memcpy(&m, &bits, sizeof bits);
             const int small = m < %(sqrt_half)s;
-            m = small ? m * 2.0 : m;
-            e = small ? e - 1.0 : e;
-            const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
-            const double lg = e * %(ln2)s + (2.0 * t + 2.0 * t * t2 * %(log_poly)s);
-            const double x = f * %(half_pi)s, x2 = x * x;
-            const double c = x2 * %(cos_poly)s + 1.0;
-            o[i] = scale * (sign * (sqrt(-2.0 * lg) * c));
+            m = small ? m * %(two)s : m;
+            e = small ? e - %(one)s : e;
+            const %(real)s t = (m - %(one)s) / (m + %(one)s), t2 = t * t;
+            const %(real)s lg = e * %(ln2)s + (%(two)s * t + %(two)s * t * t2 * %(log_poly)s);
+            const %(real)s x = f * %(half_pi)s, x2 = x * x;
+            const %(real)s c = x2 * %(cos_poly)s + %(one)s;
+            o[i] = scale * (sign * (%(sqrt)s(-%(two)s * lg) * c));
         }
     }
 }
 """
-_C_F32 = r"""
-void convis_normals_f32(int64_t T, int64_t M, uint64_t base, int64_t k0, int64_t j, double scale_d, float *out) {
-    const float scale = (float)scale_d;
-    for (int64_t s = 0; s < T; s++) {
-        const uint64_t row = mix(base + (uint64_t)(4 * (k0 + s) + j) * 0x%(g1)xULL);
-        float *o = out + s * M;
-        for (int64_t i = 0; i < M; i++) {
-            const uint64_t h = mix(row + (uint64_t)(i + 1) * 0x%(g2)xULL);
-            const float u1 = (float)((h >> 40) + 1) * 0x1p-24f;
-            const float f = (float)((h >> 1) & 0xffffffULL) * 0x1p-24f;
-            const float sign = 1.0f - 2.0f * (float)(h & 1ULL);
-            uint32_t bits; memcpy(&bits, &u1, 4);
-            float e = (float)((int32_t)((bits >> 23) & 0xffu) - 126), m;
-            bits = (bits & 0x807fffffu) | 0x3f000000u; memcpy(&m, &bits, 4);
-            const int small = m < %(sqrt_half)s;
-            m = small ? m * 2.0f : m;
-            e = small ? e - 1.0f : e;
-            const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
-            const float lg = e * %(ln2)s + (2.0f * t + 2.0f * t * t2 * %(log_poly)s);
-            const float x = f * %(half_pi)s, x2 = x * x;
-            const float c = x2 * %(cos_poly)s + 1.0f;
-            o[i] = scale * (sign * (sqrtf(-2.0f * lg) * c));
-        }
-    }
-}
-"""
+_C_TYPES = {
+    torch.float64: {'name': 'f64', 'real': 'double', 'u1_shift': 32, 'u1_scale': '0x1p-32', 'f_mask': '0x7fffffffULL',
+                    'f_scale': '0x1p-31', 'one': '1.0', 'two': '2.0', 'bits': 'uint64_t', 'ebits': 'int64_t',
+                    'e_shift': 52, 'e_mask': '0x7ffULL', 'e_bias': 1022, 'keep': '0x800fffffffffffffULL',
+                    'half_exp': '0x3fe0000000000000ULL', 'sqrt': 'sqrt'},
+    torch.float32: {'name': 'f32', 'real': 'float', 'u1_shift': 40, 'u1_scale': '0x1p-24f', 'f_mask': '0xffffffULL',
+                    'f_scale': '0x1p-24f', 'one': '1.0f', 'two': '2.0f', 'bits': 'uint32_t', 'ebits': 'int32_t',
+                    'e_shift': 23, 'e_mask': '0xffu', 'e_bias': 126, 'keep': '0x807fffffu', 'half_exp': '0x3f000000u',
+                    'sqrt': 'sqrtf'}}
 
 
 def _source():
     parts = [_C_HEAD]
-    for text, dtype in ((_C_F64, torch.float64), (_C_F32, torch.float32)):
+    for dtype, types in _C_TYPES.items():
         single = dtype == torch.float32
         log_series, cos_series = _SERIES[dtype]
-        parts.append(text % {'g1': _G1, 'g2': _G2, 'sqrt_half': _c_float(_SQRT_HALF, single),
-                             'ln2': _c_float(_LN2, single), 'half_pi': _c_float(_HALF_PI, single),
-                             'log_poly': _c_poly(log_series, 't2', single),
-                             'cos_poly': _c_poly(cos_series, 'x2', single)})
+        parts.append(_C_NORMALS % dict(types, g1=_G1, g2=_G2, sqrt_half=_c_float(_SQRT_HALF, single),
+                                       ln2=_c_float(_LN2, single), half_pi=_c_float(_HALF_PI, single),
+                                       log_poly=_c_poly(log_series, 't2', single),
+                                       cos_poly=_c_poly(cos_series, 'x2', single)))
     return ''.join(parts)
 
 

@@ -25,6 +25,15 @@ def _reference_heat(u, e, a_rows, a_cols, y_prev):
     return out
 
 
+def compiled_then_torch(monkeypatch, run):
+    """``run()`` with the compiled loops, then with them switched off (the torch code): both results."""
+    fast = run()
+    monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
+    monkeypatch.setattr(loops, '_HEAT', [])
+    monkeypatch.setattr(native, '_RECURSION', [])
+    return fast, run()
+
+
 @pytest.fixture
 def compiled():
     if loops._heat_functions() is None or native._recursion_functions() is None:
@@ -83,21 +92,17 @@ def test_compiled_opl_equals_the_torch_stages(compiled, monkeypatch, dtype, unde
     """Blurs by their matrix bands (mode 0) and as the recursive filter (mode 2)."""
     monkeypatch.setattr(loops, 'RECURSION_COST', float('inf') if blur_mode == 0 else -1.0)
     x = 255 * torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
-    results = []
-    for no_compile in (False, True):
-        if no_compile:
-            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(loops, '_HEAT', [])
-            monkeypatch.setattr(native, '_RECURSION', [])
-            assert loops.opl_loop(x, (None,) * 4, (0.5, None), (0.5, None), 1, 0, True, 0.5, 0.5, 1,
-                                   0) is None
+
+    def run():
         opl = retina_filters.OPL().to(dtype)
         opl.undershoot_enabled = undershoot
         opl.sigma_surround = 0.3
         with torch.no_grad():
             first = opl(x[:, :, :shape[2] // 2])       # the state carries over between the two calls
             second = opl(x[:, :, shape[2] // 2:])
-        results.append((torch.cat([first, second], dim=2), opl.get_state()))
+        return (torch.cat([first, second], dim=2), opl.get_state())
+    results = compiled_then_torch(monkeypatch, run)
+    assert loops.opl_loop(x, (None,) * 4, (0.5, None), (0.5, None), 1, 0, True, 0.5, 0.5, 1, 0) is None
     (fast, fast_state), (slow, slow_state) = results
     assert float(slow.abs().max()) > 0.1
     tol = 1e-12 if dtype == torch.float64 else 1e-5
@@ -177,18 +182,15 @@ def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtyp
     monkeypatch.setattr(loops, 'RECURSION_COST', float('inf') if blur_mode == 0 else -1.0)
     gen = torch.Generator().manual_seed(2)
     x = (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1).to(dtype)
-    results = []
-    for no_compile in (False, True):
-        if no_compile:
-            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(loops, '_HEAT', [])
-            monkeypatch.setattr(native, '_RECURSION', [])
+
+    def run():
         bip = retina_filters.Bipolar().to(dtype)
         bip.lambda_amp = 200.0
         bip.adaptation_sigma = sigma
         with torch.no_grad():
             parts = [bip(x[:, :, :7]), bip(x[:, :, 7:])]
-        results.append((torch.cat(parts, dim=2), bip.get_state()))
+        return (torch.cat(parts, dim=2), bip.get_state())
+    results = compiled_then_torch(monkeypatch, run)
     (fast, fast_state), (slow, slow_state) = results
     assert float(slow_state['g_A'].abs().max()) > 1.0        # the feedback is active
     tol = 1e-12 if dtype == torch.float64 else 2e-5
@@ -227,18 +229,15 @@ def test_ganglion_input_loop_equals_the_equations(compiled, dtype, sign):
 def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, dtype, pool):
     from convis.filters.ganglion import GanglionInput
     x = torch.randn(2, 1, 50, 12, 9, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(dtype)
-    results = []
-    for no_compile in (False, True):
-        if no_compile:
-            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(loops, '_HEAT', [])
-            monkeypatch.setattr(native, '_RECURSION', [])
+
+    def run():
         layer = GanglionInput(sign=-1).to(dtype)
         layer.sigma_pool = pool
         layer.v_0 = 0.2
         with torch.no_grad():
             out = torch.cat([layer(x[:, :, :19]), layer(x[:, :, 19:])], dim=2)
-        results.append((out, layer.get_state()))
+        return (out, layer.get_state())
+    results = compiled_then_torch(monkeypatch, run)
     (fast, fast_state), (slow, slow_state) = results
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     assert float(slow.max() - slow.min()) > 10
@@ -251,13 +250,11 @@ def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, d
 def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled, monkeypatch, dtype):
     """VirtualRetina's log-polar scheme (one blur matrix per line) in the compiled OPL and gain-control loops."""
     x = 255 * torch.rand(1, 2, 40, 36, 29, generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(dtype)
-    results = []
-    for no_compile in (False, True):
-        if no_compile:
-            monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
-            monkeypatch.setattr(loops, '_HEAT', [])
-            monkeypatch.setattr(native, '_RECURSION', [])
+    retinas = []
+
+    def run():
         retina = convis.retina.Retina(spikes=False).to(dtype)
+        retinas.append(retina)
         retina.resolution.pixel_per_degree = 10.0
         retina.bipolar.lambda_amp = 100.0
         for stage in (retina.opl, retina.bipolar):
@@ -265,14 +262,15 @@ def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled
         retina.record = ('opl', 'bipolar')
         with torch.no_grad():
             parts = [retina(x[:, :, :15]), retina(x[:, :, 15:])]
-        results.append({k: torch.cat([p[k] for p in parts], dim=2) for k in ('opl', 'bipolar')})
+        return {k: torch.cat([p[k] for p in parts], dim=2) for k in ('opl', 'bipolar')}
+    results = compiled_then_torch(monkeypatch, run)
     fast, slow = results
     tol = 1e-12 if dtype == torch.float64 else 2e-5
     for k in ('opl', 'bipolar'):
         assert float(slow[k].std()) > 0
         assert (fast[k] - slow[k]).abs().max() <= tol * slow[k].abs().max(), k
     # the sigma really varies over the map (small in the fovea, larger outside)
-    blur = retina.opl._blur(retina.opl.sigma_surround, x)
+    blur = retinas[0].opl._blur(retinas[0].opl.sigma_surround, x)
     a_cols = torch.as_tensor(blur.mats[0])
     assert float(a_cols[18].diagonal().max() - a_cols[18].diagonal().min()) > 0.05
 
