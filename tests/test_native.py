@@ -293,3 +293,27 @@ def test_wide_blurs_run_as_the_recursive_filter_and_narrow_ones_by_their_band(co
         fast = retina_filters.leaky_heat(u, torch.tensor(0.9, dtype=torch.float64), blur, y0)
     ref = _reference_heat(u, 0.9, None, blur.a_cols, y0)
     assert np.abs(fast.numpy() - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_retinas_in_several_threads_give_their_sequential_results(compiled):
+    """The compiled loops and their caches are shared: retinas running at once (a Runner beside a notebook)
+    still compute what they compute alone."""
+    import threading
+    inputs = [255 * np.random.RandomState(k).rand(200, 24 + 4 * k, 30) for k in range(3)]
+
+    def simulate(k, out):
+        retina = convis.retina.Retina(seed=k)
+        retina.opl.sigma_surround = 0.3 + 0.2 * k          # different blurs, different cached operands
+        out[k] = [o.clone() for o in retina.run(inputs[k], dt=70)]
+    alone, together = {}, {}
+    for k in range(3):
+        simulate(k, alone)
+    threads = [threading.Thread(target=simulate, args=(k, together)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        assert float(alone[k][0].sum()) > 0
+        for a, b in zip(alone[k], together[k]):
+            assert torch.equal(a, b)

@@ -14,6 +14,7 @@ where it does not apply (no C compiler, ``CONVIS_NO_COMPILE``, a GPU): the stage
 which computes the same (see :mod:`convis.native`).
 """
 import ctypes
+import threading
 from collections import OrderedDict
 
 import torch
@@ -349,19 +350,22 @@ def _heat_functions():
 
 
 _OPERANDS = OrderedDict()
+_OPERANDS_LOCK = threading.Lock()
 
 
 def _cached(key, owners, build):
     """``build()`` cached under ``key`` while the objects ``owners`` are alive and the same (kept with the entry,
-    so that their ids stay theirs)."""
-    found = _OPERANDS.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], owners)):
-        _OPERANDS.move_to_end(key)
-        return found[1]
+    so that their ids stay theirs).  Safe to call from several threads (a Runner and a notebook)."""
+    with _OPERANDS_LOCK:
+        found = _OPERANDS.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], owners)):
+            _OPERANDS.move_to_end(key)
+            return found[1]
     value = build()
-    _OPERANDS[key] = (owners, value)
-    while len(_OPERANDS) > 32:
-        _OPERANDS.popitem(last=False)
+    with _OPERANDS_LOCK:
+        _OPERANDS[key] = (owners, value)
+        while len(_OPERANDS) > 32:
+            _OPERANDS.popitem(last=False)
     return value
 
 
