@@ -31,7 +31,7 @@ _HEAT_SOURCE = r"""
      t2 = R t         (R = e A_rows, by groups of ROWS rows: RG[g, k, r] = R[ROWS g + r, k], zero outside the
                        band; group g only uses columns k in [glo[g], ghi[g]))
      y[s][i, j] = sum_{|d| <= K} D[d + K, j] t2[i, j + d]        (= t2 A_cols^T by diagonals)
-   u, out: [T, BC, H, W]; y0: [BC, H, W]; RG: [HP / ROWS, H, ROWS]; D: [2K+1, WP] (zero for j >= W).
+   u, out: [BC, T, H, W] (a contiguous [B, C, T, H, W]); y0: [BC, H, W]; RG: [HP / ROWS, H, ROWS]; D: [2K+1, WP] (zero for j >= W).
    Scratch, zero-filled by the caller: t [H, WP] and t2 [HP, WP + 2K] (row data at column K), with WP = W
    rounded up to LANES and HP = H rounded up to ROWS.  Products run on blocks of LANES columns of ROWS rows,
    accumulated in registers (ROWS independent chains). */
@@ -207,11 +207,11 @@ void convis_heat_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL
     const int64_t HW = H * W;
     for (int64_t s = 0; s < T; s++)
         for (int64_t b = 0; b < BC; b++)
-            heat_step_@NAME@(H, W, s == 0 ? y0 + b * HW : out + ((s - 1) * BC + b) * HW, u + (s * BC + b) * HW,
-                             (@REAL@)ratio, 0, out + (s * BC + b) * HW, B);
+            heat_step_@NAME@(H, W, s == 0 ? y0 + b * HW : out + (b * T + s - 1) * HW, u + (b * T + s) * HW,
+                             (@REAL@)ratio, 0, out + (b * T + s) * HW, B);
 }
 
-/* VirtualRetina's OPL for T steps of BC images x [T, BC, H, W] (see convis.filters.retina.OPL):
+/* VirtualRetina's OPL for T steps of BC images x [BC, T, H, W] (see convis.filters.retina.OPL):
      C[s] = heat_C(C[s-1], a_c (x[s] + c_c))
      with undershoot:  U[s] = e_u U[s-1] + (1 - e_u) C[s-1],  R[s] = C[s-1] - w_u U[s];  without: R[s] = C[s]
      S[s] = heat_S(S[s-1], a_s R[s-1]),  out[s] = R[s] - S[s] + offset
@@ -226,8 +226,8 @@ void convis_opl_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
             @REAL@ *c = C + b * HW, *u = U + b * HW, *r = R + b * HW, *sr = S + b * HW;
-            @REAL@ *o = out + (s * BC + b) * HW;
-            heat_step_@NAME@(H, W, c, x + (s * BC + b) * HW, (@REAL@)a_c, (@REAL@)c_c, cn, Bc);
+            @REAL@ *o = out + (b * T + s) * HW;
+            heat_step_@NAME@(H, W, c, x + (b * T + s) * HW, (@REAL@)a_c, (@REAL@)c_c, cn, Bc);
             heat_step_@NAME@(H, W, sr, r, (@REAL@)a_s, 0, sn, Bs);
             if (undershoot) {
                 for (int64_t p = 0; p < HW; p++) {
@@ -245,10 +245,10 @@ void convis_opl_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
 """
 _HEAT_FUNCTION += r"""
 /* VirtualRetina's contrast gain control (convis.filters.retina.Bipolar with feedback) for T steps of BC
-   images; x [T, BC, H, W] is the OPL output, read one step late (xp [BC, H, W] before the chunk):
+   images; x [BC, T, H, W] is the OPL output, read one step late (xp [BC, H, W] before the chunk):
      g = g0 + gA,  Einf = amp x[s-1] / g,  q = G w / (1 + w) with w = lam V^2 / G,
      V <- Einf + (V - Einf) exp(-dt g),  gA <- eA gA + (1 - eA) blur(q)
-   States xp, V, gA [BC, H, W] updated in place; out [T, BC, H, W] gets V; ei, at, q, qb [H, W] scratch. */
+   States xp, V, gA [BC, H, W] updated in place; out [BC, T, H, W] gets V; ei, at, q, qb [H, W] scratch. */
 void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *x, @REAL@ *out,
                        @REAL@ *XP, @REAL@ *V, @REAL@ *GA, double amp_d, double g0_d, double lam_d, double dt_d,
                        double ea_d, double sat_d, const convis_blur *B, @REAL@ *ei, @REAL@ *at, @REAL@ *q,
@@ -258,8 +258,8 @@ void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
     const @REAL@ dt = (@REAL@)dt_d;
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
-            const @REAL@ *xin = s == 0 ? XP + b * HW : x + ((s - 1) * BC + b) * HW;
-            @REAL@ *v = V + b * HW, *ga = GA + b * HW, *o = out + (s * BC + b) * HW;
+            const @REAL@ *xin = s == 0 ? XP + b * HW : x + (b * T + s - 1) * HW;
+            @REAL@ *v = V + b * HW, *ga = GA + b * HW, *o = out + (b * T + s) * HW;
             for (int64_t p = 0; p < HW; p++) {
                 const @REAL@ g = g0 + ga[p], w = lam * v[p] * v[p] / sat;
                 at[p] = @EXP@(-dt * g);
@@ -275,33 +275,36 @@ void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@
         }
     }
     for (int64_t b = 0; b < BC && T > 0; b++)
-        for (int64_t p = 0; p < HW; p++) XP[b * HW + p] = x[((T - 1) * BC + b) * HW + p];
+        for (int64_t p = 0; p < HW; p++) XP[b * HW + p] = x[(b * T + T - 1) * HW + p];
 }
 
 /* Input current of a ganglion layer (convis.filters.ganglion.GanglionInput, before pooling) for T steps of
-   P values per step, x [T, P] (the bipolar signal, read one step late: xp [P] before the chunk):
+   BC maps of P values, x [BC, T, P] (the bipolar signal, read one step late: xp [BC, P] before the chunk):
      F <- e F + (1 - e) x[s-1],  Tn = x[s-1] - w F,  out[s] = N(sign T_old),  T_old <- Tn
-   with VirtualRetina's smooth rectifier N (i0, v0, lam, saturation G).  States xp, F, Tr [P] in place. */
-void convis_ganglion_@NAME@(int64_t T, int64_t P, const @REAL@ *x, @REAL@ *out, @REAL@ *XP, @REAL@ *F,
-                            @REAL@ *TR, double e_d, double w_d, double sign_d, double v0_d, double i0_d,
+   with VirtualRetina's smooth rectifier N (i0, v0, lam, saturation G).  States xp, F, Tr [BC, P] in place. */
+void convis_ganglion_@NAME@(int64_t T, int64_t BC, int64_t P, const @REAL@ *x, @REAL@ *out, @REAL@ *XP,
+                            @REAL@ *F, @REAL@ *TR, double e_d, double w_d, double sign_d, double v0_d, double i0_d,
                             double lam_d, double sat_d) {
     const @REAL@ e = (@REAL@)e_d, ge = (@REAL@)(1 - e_d), w = (@REAL@)w_d, sign = (@REAL@)sign_d;
     const @REAL@ v0 = (@REAL@)v0_d, i0 = (@REAL@)i0_d, lam = (@REAL@)lam_d, g = (@REAL@)(sat_d - i0_d);
     const @REAL@ i02 = i0 * i0;
-    for (int64_t s = 0; s < T; s++) {
-        const @REAL@ *xin = s == 0 ? XP : x + (s - 1) * P;
-        @REAL@ *o = out + s * P;
-        for (int64_t p = 0; p < P; p++) {
-            const @REAL@ f = e * F[p] + ge * xin[p], tn = xin[p] - w * f;
-            const @REAL@ d = (sign * TR[p] - v0) * lam;
-            const @REAL@ neg = d < 0 ? -d : 0, pos = d > 0 ? d : 0;
-            o[p] = i02 / (i0 + neg) + pos * g / (pos + g);
-            F[p] = f;
-            TR[p] = tn;
+    for (int64_t b = 0; b < BC; b++) {
+        @REAL@ *xp = XP + b * P, *fs = F + b * P, *tr = TR + b * P;
+        for (int64_t s = 0; s < T; s++) {
+            const @REAL@ *xin = s == 0 ? xp : x + (b * T + s - 1) * P;
+            @REAL@ *o = out + (b * T + s) * P;
+            for (int64_t p = 0; p < P; p++) {
+                const @REAL@ f = e * fs[p] + ge * xin[p], tn = xin[p] - w * f;
+                const @REAL@ d = (sign * tr[p] - v0) * lam;
+                const @REAL@ neg = d < 0 ? -d : 0, pos = d > 0 ? d : 0;
+                o[p] = i02 / (i0 + neg) + pos * g / (pos + g);
+                fs[p] = f;
+                tr[p] = tn;
+            }
         }
+        if (T > 0)
+            for (int64_t p = 0; p < P; p++) xp[p] = x[(b * T + T - 1) * P + p];
     }
-    if (T > 0)
-        for (int64_t p = 0; p < P; p++) XP[p] = x[(T - 1) * P + p];
 }
 """
 _HEAT_SOURCE += (_HEAT_FUNCTION.replace('@NAME@', 'f64').replace('@REAL@', 'double').replace('@EXP@', 'exp')
@@ -340,7 +343,7 @@ def _heat_functions():
         sig = ([i64, i64, i64, i64, p, p, p, dbl, p], None)
         opl = ([i64, i64, i64, i64, p, p, p, p, p, p, dbl, dbl, dbl, i64, dbl, dbl, dbl, p, p, p, p], None)
         cgc = ([i64, i64, i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, dbl, dbl, p] + [p] * 4, None)
-        gang = ([i64, i64, p, p, p, p, p] + [dbl] * 7, None)
+        gang = ([i64, i64, i64, p, p, p, p, p] + [dbl] * 7, None)
         names = {'heat': sig, 'opl': opl, 'cgc': cgc, 'ganglion': gang}
         fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_%s_%s' % (n, t): a for n, a in names.items()
                                                        for t in ('f32', 'f64')}, contract=True)
@@ -478,10 +481,9 @@ def _operator(blur, e, h, w, dtype):
     return struct, (ops, scratch)
 
 
-def _time_major(x):
-    """``[B, C, T, H, W]`` as a contiguous ``[T, B*C, H, W]`` (no copy when B*C == 1)."""
-    b, c, n_t, h, w = x.shape
-    return x.detach().movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
+def _contiguous(x):
+    """``x`` ``[B, C, T, H, W]`` detached and contiguous (no copy when it already is): the layout of the loops."""
+    return x.detach().contiguous()
 
 
 class _Matrices(object):
@@ -504,12 +506,12 @@ def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
     b, c, n_t, h, w = u.shape
     e = _number(e)
     op, keep = _operator(_Matrices(a_rows, a_cols), e, h, w, u.dtype)
-    ut = _time_major(u)
+    ut = _contiguous(u)
     out = torch.empty_like(ut)
     y0 = y_prev.detach().reshape(b * c, h, w).to(u.dtype).contiguous()
     fns['heat'][u.dtype](n_t, b * c, h, w, ut.data_ptr(), out.data_ptr(), y0.data_ptr(), (1 - e) / e,
                          ctypes.byref(op))
-    return out.reshape(n_t, b, c, h, w).movedim(0, 2)
+    return out
 
 
 def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, w_s, offset_out):
@@ -532,7 +534,7 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
     ops = [_operator(blur, e, h, w, x.dtype) for e, blur in ((e_c, center[1]), (e_s, surround[1]))]
     if None in ops:
         return None
-    xt = _time_major(x)
+    xt = _contiguous(x)
     out = torch.empty_like(xt)
     st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
     cn, sn = torch.empty((h, w), dtype=x.dtype), torch.empty((h, w), dtype=x.dtype)
@@ -540,8 +542,7 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
                         (1 - e_c) / e_c * _number(lam), _number(offset_in), (1 - e_s) / e_s * _number(w_s),
                         int(bool(undershoot)), _number(e_u), _number(w_u), _number(offset_out),
                         ctypes.byref(ops[0][0]), ctypes.byref(ops[1][0]), cn.data_ptr(), sn.data_ptr())
-    return (out.reshape(n_t, b, c, h, w).movedim(0, 2),
-            tuple(s.reshape(b, c, 1, h, w) for s in st))
+    return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
 
 
 def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur):
@@ -560,14 +561,14 @@ def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur):
     op = _operator(blur, 1.0, h, w, x.dtype)
     if op is None:
         return None
-    xt = _time_major(x)
+    xt = _contiguous(x)
     out = torch.empty_like(xt)
     st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
     maps = [torch.empty((h, w), dtype=x.dtype) for _ in range(4)]
     fns['cgc'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
                         *[_number(v) for v in (amp, g0, lam, dt, e_a, saturation)], ctypes.byref(op[0]),
                         *[m.data_ptr() for m in maps])
-    return out.reshape(n_t, b, c, h, w).movedim(0, 2), tuple(s.reshape(b, c, 1, h, w) for s in st)
+    return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
 
 
 def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
@@ -583,11 +584,11 @@ def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
     if fns is None or x.dtype not in fns['ganglion'] or x.device.type != 'cpu':
         return None
     b, c, n_t, h, w_ = x.shape
-    xt = _time_major(x)
+    xt = _contiguous(x)
     out = torch.empty_like(xt)
     st = [s.detach().to(x.dtype).reshape(b * c * h * w_).clone() for s in states]
-    fns['ganglion'][x.dtype](n_t, b * c * h * w_, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+    fns['ganglion'][x.dtype](n_t, b * c, h * w_, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
                              *[_number(v) for v in (e, w, sign, v0, i0, lam, saturation)])
-    return out.reshape(n_t, b, c, h, w_).movedim(0, 2), tuple(s.reshape(b, c, 1, h, w_) for s in st)
+    return out, tuple(s.reshape(b, c, 1, h, w_) for s in st)
 
 
