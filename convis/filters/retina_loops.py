@@ -31,7 +31,8 @@ _HEAT_SOURCE = r"""
      t2 = R t         (R = e A_rows, by groups of ROWS rows: RG[g, k, r] = R[ROWS g + r, k], zero outside the
                        band; group g only uses columns k in [glo[g], ghi[g]))
      y[s][i, j] = sum_{|d| <= K} D[d + K, j] t2[i, j + d]        (= t2 A_cols^T by diagonals)
-   u, out: [BC, T, H, W] (a contiguous [B, C, T, H, W]); y0: [BC, H, W]; RG: [HP / ROWS, H, ROWS]; D: [2K+1, WP] (zero for j >= W).
+   u, out: [BC, T, H, W] (a contiguous [B, C, T, H, W]); y0: [BC, H, W]; RG: [HP / ROWS, H, ROWS];
+   D: [2K+1, WP] (zero for j >= W).
    Scratch, zero-filled by the caller: t [H, WP] and t2 [HP, WP + 2K] (row data at column K), with WP = W
    rounded up to LANES and HP = H rounded up to ROWS.  Products run on blocks of LANES columns of ROWS rows,
    accumulated in registers (ROWS independent chains). */
