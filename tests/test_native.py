@@ -317,3 +317,29 @@ def test_retinas_in_several_threads_give_their_sequential_results(compiled):
         assert float(alone[k][0].sum()) > 0
         for a, b in zip(alone[k], together[k]):
             assert torch.equal(a, b)
+
+
+def test_the_whole_retina_without_compiled_loops_computes_the_same(compiled, monkeypatch):
+    """The torch code that GPUs and machines without a C compiler run, against the compiled loops: the same
+    rates to rounding, and the same spikes but for cells at the threshold."""
+    from convis.filters import ganglion
+    x = 255 * np.random.RandomState(5).rand(2, 1, 150, 20, 26)
+
+    def run():
+        retina = convis.retina.Retina(seed=3)
+        retina.bipolar.lambda_amp = 50.0                 # gain control on
+        retina.record = ('ganglion_0',)
+        with torch.no_grad():
+            return retina.run(x, dt=60)
+
+    fast = run()
+    monkeypatch.setattr(ganglion, '_NATIVE', [None])
+    monkeypatch.setattr(convis.noise, '_NATIVE', [None])
+    slow = compiled_then_torch(monkeypatch, run)[1]
+    rates_fast, rates_slow = fast['ganglion_0'], slow['ganglion_0']
+    assert (rates_fast - rates_slow).abs().max() <= 1e-5 * rates_slow.abs().max()
+    for k in range(2):
+        n_fast, n_slow = float(fast[k].sum()), float(slow[k].sum())
+        assert n_slow > 100
+        assert abs(n_fast - n_slow) <= 0.002 * n_slow
+        assert float((fast[k] != slow[k]).double().mean()) < 1e-3
