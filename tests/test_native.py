@@ -178,21 +178,23 @@ def test_recursion_loop_equals_the_block_products_and_the_recursion(compiled, dt
 @pytest.mark.parametrize('shape', [(1, 1, 60, 25, 30), (2, 2, 21, 9, 17)])
 @pytest.mark.parametrize('sigma', [0.2, 0.0])
 @pytest.mark.parametrize('blur_mode', [0, 2])
-def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtype, shape, sigma, blur_mode):
+@pytest.mark.parametrize('lam', [200.0, 0.0])
+def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtype, shape, sigma, blur_mode, lam):
+    """With feedback (lam > 0) and without (the default retina: a low-pass of the OPL output)."""
     monkeypatch.setattr(loops, 'RECURSION_COST', float('inf') if blur_mode == 0 else -1.0)
     gen = torch.Generator().manual_seed(2)
     x = (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1).to(dtype)
 
     def run():
         bip = retina_filters.Bipolar().to(dtype)
-        bip.lambda_amp = 200.0
+        bip.lambda_amp = lam
         bip.adaptation_sigma = sigma
         with torch.no_grad():
             parts = [bip(x[:, :, :7]), bip(x[:, :, 7:])]
         return (torch.cat(parts, dim=2), bip.get_state())
     results = compiled_then_torch(monkeypatch, run)
     (fast, fast_state), (slow, slow_state) = results
-    assert float(slow_state['g_A'].abs().max()) > 1.0        # the feedback is active
+    assert (float(slow_state["g_A"].abs().max()) > 1.0) == (lam > 0)    # the feedback is active, or absent
     tol = 1e-12 if dtype == torch.float64 else 2e-5
     assert (fast - slow).abs().max() <= tol * slow.abs().max()
     for name in ('input_prev', 'V', 'g_A'):

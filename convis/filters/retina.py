@@ -334,10 +334,9 @@ class Bipolar(_Stage):
         lam = _p(self.lambda_amp, x)
         no_feedback = (float(self.lambda_amp) == 0 and not (self.lambda_amp.requires_grad and torch.is_grad_enabled())
                        and not bool(self.g_A.any()))
-        if not no_feedback:
-            out = self._forward_compiled(x, g0, lam, dt)
-            if out is not None:
-                return out
+        out = self._forward_compiled(x, g0, lam, dt, feedback=not no_feedback)
+        if out is not None:
+            return out
         drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
         self.input_prev = x[:, :, -1:].clone()
         if no_feedback:
@@ -373,14 +372,15 @@ class Bipolar(_Stage):
         return v_all
 
 
-    def _forward_compiled(self, x, g0, lam, dt):
+    def _forward_compiled(self, x, g0, lam, dt, feedback=True):
         """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps), or None where it
         does not apply."""
         if x.device.type != 'cpu' or set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or (
                 torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             return None
         result = cgc_loop(x, (self.input_prev, self.V, self.g_A), _p(self.input_amp, x), g0, lam, dt,
-                          _decay(self.tau, dt, x), SATURATION_HZ, self._blur(self.adaptation_sigma, x))
+                          _decay(self.tau, dt, x), SATURATION_HZ,
+                          self._blur(self.adaptation_sigma, x) if feedback else None, feedback)
         if result is None:
             return None
         v_all, (self.input_prev, self.V, self.g_A) = result

@@ -249,18 +249,27 @@ _HEAT_FUNCTION += r"""
    images; x [BC, T, H, W] is the OPL output, read one step late (xp [BC, H, W] before the chunk):
      g = g0 + gA,  Einf = amp x[s-1] / g,  q = G w / (1 + w) with w = lam V^2 / G,
      V <- Einf + (V - Einf) exp(-dt g),  gA <- eA gA + (1 - eA) blur(q)
-   States xp, V, gA [BC, H, W] updated in place; out [BC, T, H, W] gets V; ei, at, q, qb [H, W] scratch. */
+   States xp, V, gA [BC, H, W] updated in place; out [BC, T, H, W] gets V; ei, at, q, qb [H, W] scratch.
+   Without feedback (lam = 0 and gA = 0 everywhere) only V is updated, with the constant exp(-dt g0). */
 void convis_cgc_@NAME@(int64_t T, int64_t BC, int64_t H, int64_t W, const @REAL@ *x, @REAL@ *out,
                        @REAL@ *XP, @REAL@ *V, @REAL@ *GA, double amp_d, double g0_d, double lam_d, double dt_d,
-                       double ea_d, double sat_d, const convis_blur *B, @REAL@ *ei, @REAL@ *at, @REAL@ *q,
-                       @REAL@ *qb) {
+                       double ea_d, double sat_d, int64_t feedback, const convis_blur *B, @REAL@ *ei, @REAL@ *at,
+                       @REAL@ *q, @REAL@ *qb) {
     const int64_t HW = H * W;
     const @REAL@ amp = (@REAL@)amp_d, g0 = (@REAL@)g0_d, lam = (@REAL@)lam_d, ea = (@REAL@)ea_d, sat = (@REAL@)sat_d;
-    const @REAL@ dt = (@REAL@)dt_d;
+    const @REAL@ dt = (@REAL@)dt_d, at0 = @EXP@(-dt * g0);
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
             const @REAL@ *xin = s == 0 ? XP + b * HW : x + (b * T + s - 1) * HW;
             @REAL@ *v = V + b * HW, *ga = GA + b * HW, *o = out + (b * T + s) * HW;
+            if (!feedback) {            /* no gain control (lam = 0, gA = 0): a low-pass of the input */
+                for (int64_t p = 0; p < HW; p++) {
+                    const @REAL@ e_inf = amp * xin[p] / g0;
+                    v[p] = e_inf + (v[p] - e_inf) * at0;
+                    o[p] = v[p];
+                }
+                continue;
+            }
             for (int64_t p = 0; p < HW; p++) {
                 const @REAL@ g = g0 + ga[p], w = lam * v[p] * v[p] / sat;
                 at[p] = @EXP@(-dt * g);
@@ -343,7 +352,7 @@ def _heat_functions():
         i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
         sig = ([i64, i64, i64, i64, p, p, p, dbl, p], None)
         opl = ([i64, i64, i64, i64, p, p, p, p, p, p, dbl, dbl, dbl, i64, dbl, dbl, dbl, p, p, p, p], None)
-        cgc = ([i64, i64, i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, dbl, dbl, p] + [p] * 4, None)
+        cgc = ([i64, i64, i64, i64, p, p, p, p, p, dbl, dbl, dbl, dbl, dbl, dbl, i64, p] + [p] * 4, None)
         gang = ([i64, i64, i64, p, p, p, p, p] + [dbl] * 7, None)
         names = {'heat': sig, 'opl': opl, 'cgc': cgc, 'ganglion': gang}
         fns = compile_c_library('heat', _HEAT_SOURCE, {'convis_%s_%s' % (n, t): a for n, a in names.items()
@@ -546,20 +555,21 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
     return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
 
 
-def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur):
+def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur, feedback=True):
     """VirtualRetina's contrast gain control (the bipolar stage with feedback) as one compiled loop.
 
     ``x`` ``[B, C, T, H, W]``: the OPL output; ``states``: ``(input_prev, V, g_A)`` of
     :class:`convis.filters.retina.Bipolar` (``[B, C, 1, H, W]``; copies are updated and returned);
     ``amp`` (Hz), ``g0`` (Hz), ``lam`` (Hz), ``dt`` (s), ``e_a`` the adaptation's decay per step,
-    ``saturation`` (Hz), ``blur`` the adaptation blur (None: identity; separable or log-polar).
+    ``saturation`` (Hz), ``blur`` the adaptation blur (None: identity; separable or log-polar);
+    ``feedback=False`` (only when ``lam`` = 0 and ``g_A`` = 0) leaves the adaptation out: a low-pass of the input.
     Returns ``(V [B, C, T, H, W], (input_prev, V, g_A))``, or None when no compiled loop applies.
     """
     fns = _heat_functions()
     if fns is None or x.dtype not in fns['cgc'] or x.device.type != 'cpu':
         return None
     b, c, n_t, h, w = x.shape
-    op = _operator(blur, 1.0, h, w, x.dtype)
+    op = _operator(blur if feedback else None, 1.0, h, w, x.dtype)
     if op is None:
         return None
     xt = _contiguous(x)
@@ -567,7 +577,8 @@ def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur):
     st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
     maps = [torch.empty((h, w), dtype=x.dtype) for _ in range(4)]
     fns['cgc'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
-                        *[_number(v) for v in (amp, g0, lam, dt, e_a, saturation)], ctypes.byref(op[0]),
+                        *[_number(v) for v in (amp, g0, lam, dt, e_a, saturation)], int(bool(feedback)),
+                        ctypes.byref(op[0]),
                         *[m.data_ptr() for m in maps])
     return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
 
