@@ -194,7 +194,7 @@ def test_compiled_gain_control_equals_the_torch_loop(compiled, monkeypatch, dtyp
         return (torch.cat(parts, dim=2), bip.get_state())
     results = compiled_then_torch(monkeypatch, run)
     (fast, fast_state), (slow, slow_state) = results
-    assert (float(slow_state["g_A"].abs().max()) > 1.0) == (lam > 0)    # the feedback is active, or absent
+    assert (float(slow_state['g_A'].abs().max()) > 1.0) == (lam > 0)    # the feedback is active, or absent
     tol = 1e-12 if dtype == torch.float64 else 2e-5
     assert (fast - slow).abs().max() <= tol * slow.abs().max()
     for name in ('input_prev', 'V', 'g_A'):
