@@ -98,9 +98,9 @@ products (their contribution is far below the rounding of the working precision)
 
 
 def _significant(a, tolerance):
-    """``|a[i, k]| > tolerance * max_k |a[i, k]|`` (float64, CPU)."""
+    """``|a[..., i, k]| > tolerance * max_k |a[..., i, k]|`` (float64, CPU)."""
     mag = a.detach().abs().to(torch.float64).cpu()
-    return mag > tolerance * mag.amax(dim=1, keepdim=True)
+    return mag > tolerance * mag.amax(dim=-1, keepdim=True)
 
 
 def _ranges(keep):
@@ -121,18 +121,21 @@ def matrix_band(a, tolerance):
     return _ranges(_significant(a, tolerance))
 
 
-def matrix_diagonals(a, tolerance):
-    """The significant entries of the square matrix ``a`` by diagonals: ``(D, K)`` with ``D[d + K, j] = a[j, j + d]``
-    for ``|d| <= K`` (0 where the entry is below ``tolerance`` times the largest of its row or outside the
-    matrix), K the widest reach of a significant entry from the diagonal.  ``x @ a^T`` then is
-    ``sum_d D[d + K, j] x[..., j + d]``.  D is float64 on the CPU."""
-    keep = _significant(a, tolerance)
-    n = a.shape[0]
-    rows, cols = keep.nonzero(as_tuple=True)
+def matrix_diagonals(a, tolerance, width=None):
+    """The significant entries of a square matrix ``a`` ``[N, N]`` (or of each of a stack ``[L, N, N]``) by diagonals:
+    ``(D, K)`` with ``D[(l,) d + K, j] = a[(l,) j, j + d]`` for ``|d| <= K`` (0 where the entry is below ``tolerance``
+    times the largest of its row, or outside the matrix), K the widest reach of a significant entry from the
+    diagonal.  ``x @ a^T`` then is ``sum_d D[d + K, j] x[..., j + d]``.  D is float64 on the CPU, with ``width``
+    columns (default N; columns past N are 0)."""
+    mats = a.detach().to(torch.float64).cpu()
+    single = mats.dim() == 2
+    mats = mats[None] if single else mats
+    keep = _significant(mats, tolerance)
+    line, rows, cols = keep.nonzero(as_tuple=True)
     k = int((cols - rows).abs().max()) if len(rows) else 0
-    diag = torch.zeros((2 * k + 1, n), dtype=torch.float64)
-    diag[cols - rows + k, rows] = a.detach().to(torch.float64).cpu()[rows, cols]
-    return diag.contiguous(), k
+    diag = torch.zeros((mats.shape[0], 2 * k + 1, width or mats.shape[-1]), dtype=torch.float64)
+    diag[line, cols - rows + k, rows] = mats[line, rows, cols]
+    return (diag[0] if single else diag), k
 
 
 _RECURSION_FUNCTION = r"""

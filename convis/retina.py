@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .base import Layer, Output
-from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking
+from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking, compiled_loops_apply
 from .variables import Resolution
 from .retina_virtualretina import RetinaConfiguration, cell_positions  # noqa: F401
 
@@ -280,7 +280,7 @@ class Retina(Layer):
     """Without autograd on the CPU, chunks are computed in pieces of about this many values per map (see forward)."""
 
     def _piece_length(self, x):
-        if x.device.type != 'cpu' or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+        if not compiled_loops_apply(self, x):
             return x.shape[2]
         per_frame = max(1, x.shape[0] * x.shape[1] * x.shape[3] * x.shape[4])
         return max(16, self.PIECE_ELEMENTS // per_frame)

@@ -51,7 +51,7 @@ def test_leaky_heat_loop_equals_the_equation(compiled, shape, sigmas, dtype):
     a_rows = None if sigmas[0] is None else recursive_gaussian_matrix(sigmas[0], shape[3], dtype, 'cpu')
     a_cols = None if sigmas[1] is None else recursive_gaussian_matrix(sigmas[1], shape[4], dtype, 'cpu')
     e = 0.8
-    y = loops.leaky_heat_loop(u, torch.tensor(e, dtype=dtype), a_rows, a_cols, y_prev)
+    y = loops.leaky_heat_loop(u, torch.tensor(e, dtype=dtype), SeparableBlur(a_rows, a_cols), y_prev)
     assert y.shape == u.shape and y.dtype == dtype
     ref = _reference_heat(u, e, a_rows, a_cols, y_prev)
     err = np.abs(y.double().numpy() - ref).max() / np.abs(ref).max()
@@ -63,9 +63,10 @@ def test_leaky_heat_loop_carries_state_exactly_across_chunks(compiled):
     a_rows = recursive_gaussian_matrix(1.5, 20, torch.float64, 'cpu')
     a_cols = recursive_gaussian_matrix(2.0, 30, torch.float64, 'cpu')
     y0 = torch.zeros(1, 2, 1, 20, 30, dtype=torch.float64)
-    whole = loops.leaky_heat_loop(u, 0.7, a_rows, a_cols, y0)
-    first = loops.leaky_heat_loop(u[:, :, :13], 0.7, a_rows, a_cols, y0)
-    second = loops.leaky_heat_loop(u[:, :, 13:], 0.7, a_rows, a_cols, first[:, :, -1:])
+    blur = SeparableBlur(a_rows, a_cols)
+    whole = loops.leaky_heat_loop(u, 0.7, blur, y0)
+    first = loops.leaky_heat_loop(u[:, :, :13], 0.7, blur, y0)
+    second = loops.leaky_heat_loop(u[:, :, 13:], 0.7, blur, first[:, :, -1:])
     assert torch.equal(torch.cat([first, second], dim=2), whole)
 
 

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import torch
 
+from ..native import compile_c_library
 from ..noise import counter_normals, seed_key
-from .retina_loops import ganglion_input_loop
-from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift
 from .ganglion_lif import C_SOURCE, spike_times as _spike_times
 from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
-from .spatial import compile_c_library
+from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply
+from .retina_loops import ganglion_input_loop
 from .temporal import exponential_recursion
 
 __all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier']
@@ -101,7 +101,7 @@ class GanglionInput(_Stage):
         if self.input_prev is None:
             self.input_prev = torch.zeros_like(x[:, :, :1])
         dt = self.resolution.dt
-        if x.device.type == 'cpu' and not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+        if compiled_loops_apply(self, x):
             result = ganglion_input_loop(x, (self.input_prev, self.F, self.T), _decay(self.transient_tau_center, dt, x),
                                          self.transient_relative_weight_center, self.sign, self.v_0,
                                          max(float(self.i_0), 1e-12), self.lambda_G, SATURATION_HZ)
@@ -282,8 +282,7 @@ class GanglionSpiking(_Stage):
             groups.setdefault(layer._group_key(prepared[i][0]), []).append(i)
         counts = [None] * len(layers)
         for members in groups.values():
-            results = GanglionSpiking._integrate([layers[i] for i in members], [prepared[i][0] for i in members],
-                                                 [prepared[i][1] for i in members])
+            results = GanglionSpiking._integrate([layers[i] for i in members], [prepared[i][0] for i in members])
             for i, c in zip(members, results):
                 counts[i] = c
         return [layer._finish(c, prep) for layer, c, prep in zip(layers, counts, prepared)]
@@ -358,7 +357,7 @@ class GanglionSpiking(_Stage):
         return vinf, rand_refr
 
     @staticmethod
-    def _integrate(layers, currents, gens):
+    def _integrate(layers, currents):
         """The exact LIF over the chunk for layers with equal parameters; returns their spike counts.
 
         Per step: the refractory part of the step (V held at 0), then the free evolution

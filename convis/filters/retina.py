@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..base import Layer
-from .retina_loops import cgc_loop, leaky_heat_loop, opl_loop
 from ..variables import Parameter
+from .retina_loops import cgc_loop, leaky_heat_loop, opl_loop
 from .spatial import SeparableBlur, blur_operator
 from .temporal import exponential_recursion
 
@@ -51,6 +51,11 @@ def _shift(prev, x):
     return torch.cat([prev, x[:, :, :-1]], dim=2)
 
 
+def compiled_loops_apply(layer, x):
+    """Whether ``layer`` runs its compiled loops on ``x``: on the CPU, with no parameter needing a gradient."""
+    return x.device.type == 'cpu' and not (torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters()))
+
+
 def _check_state(name, state, x):
     if state is not None and (state.shape[0] != x.shape[0] or state.shape[1] != x.shape[1]
                               or state.shape[-2:] != x.shape[-2:]):
@@ -69,7 +74,7 @@ def leaky_heat(u, e, blur, y_prev):
         return exponential_recursion(u, e, y_prev)
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev))) \
             and isinstance(blur, SeparableBlur) and float(e) > 1e-12:
-        y = leaky_heat_loop(u, e, blur.a_rows, blur.a_cols, y_prev)
+        y = leaky_heat_loop(u, e, blur, y_prev)
         return y if y is not None else _leaky_heat_fused(u, e, blur, y_prev)
     v = blur((1 - e) * u)
     y = y_prev[:, :, 0]
@@ -268,7 +273,7 @@ class OPL(_Stage):
     def _forward_compiled(self, x, lum, e_c, blur_c, offset):
         """The OPL as one compiled loop (CPU, no autograd, no cascade, no recorded inner map), or None where
         that loop does not apply."""
-        if x.device.type != 'cpu' or (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+        if not compiled_loops_apply(self, x):
             return None
         e_s, blur_s = self._surround_operator(x)
         dt = self.resolution.dt
@@ -375,8 +380,7 @@ class Bipolar(_Stage):
     def _forward_compiled(self, x, g0, lam, dt, feedback=True):
         """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps), or None where it
         does not apply."""
-        if x.device.type != 'cpu' or set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or (
-                torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
+        if set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or not compiled_loops_apply(self, x):
             return None
         result = cgc_loop(x, (self.input_prev, self.V, self.g_A), _p(self.input_amp, x), g0, lam, dt,
                           _decay(self.tau, dt, x), SATURATION_HZ,

@@ -390,23 +390,9 @@ def _separable_operands(a_rows, a_cols, e, h, w, dtype):
         rows = (e * (a_rows if a_rows is not None else eye(h))).detach().to(dtype).cpu().contiguous()
         tol = BAND_TOLERANCE[dtype]
         rg, glo, ghi = _row_groups(rows, tol)
-        diag, k = matrix_diagonals(a_cols if a_cols is not None else eye(w), tol)
-        padded = torch.zeros((2 * k + 1, _padded(w)), dtype=dtype)
-        padded[:, :w] = diag
-        return {'mode': 0, 'RG': rg, 'glo': glo, 'ghi': ghi, 'D': padded, 'K': k}
+        diag, k = matrix_diagonals(a_cols if a_cols is not None else eye(w), tol, _padded(w))
+        return {'mode': 0, 'RG': rg, 'glo': glo, 'ghi': ghi, 'D': diag.to(dtype), 'K': k}
     return _cached(('separable', id(a_rows), id(a_cols), e, h, w, dtype), (a_rows, a_cols), build)
-
-
-def _per_line_diagonals(mats, tolerance, wp):
-    """For matrices ``mats [L, N, N]`` (matrix l maps line l), ``(E [L, 2K+1, wp], K)`` with
-    ``E[l, d + K, n] = mats[l][n, n + d]`` (significant entries only)."""
-    mags = mats.abs()
-    keep = mags > tolerance * mags.amax(dim=2, keepdim=True)
-    line, n, k = keep.nonzero(as_tuple=True)
-    reach = int((k - n).abs().max()) if len(n) else 0
-    out = torch.zeros((mats.shape[0], 2 * reach + 1, wp), dtype=torch.float64)
-    out[line, k - n + reach, n] = mats[line, n, k]
-    return out, reach
 
 
 def _diagonal_ranges(e_mats):
@@ -421,8 +407,8 @@ def _per_line_operands(blur, e, h, w, dtype):
         a_cols, a_rows = (torch.as_tensor(m, dtype=torch.float64).cpu() for m in blur.mats)
         tol = BAND_TOLERANCE[dtype]
         wp = _padded(w)
-        dx, kx = _per_line_diagonals(a_cols, tol, wp)                      # [H, 2KX+1, WP]
-        ey_cols, ky = _per_line_diagonals(a_rows, tol, h)                   # [W, 2KY+1, H]: column j, output row i
+        dx, kx = matrix_diagonals(a_cols, tol, wp)                         # [H, 2KX+1, WP]
+        ey_cols, ky = matrix_diagonals(a_rows, tol)                        # [W, 2KY+1, H]: column j, output row i
         ey = torch.zeros((h, 2 * ky + 1, wp), dtype=torch.float64)
         ey[:, :, :w] = e * ey_cols.permute(2, 1, 0)
         xlo, xhi = _diagonal_ranges(dx)
@@ -491,36 +477,47 @@ def _operator(blur, e, h, w, dtype):
     return struct, (ops, scratch)
 
 
+def _compiled(name, x):
+    """The compiled loop ``name`` for the dtype of ``x``, or None (no compiler, not on the CPU, another dtype)."""
+    fns = _heat_functions()
+    if fns is None or x.dtype not in fns[name] or x.device.type != 'cpu':
+        return None
+    return fns[name][x.dtype]
+
+
 def _contiguous(x):
     """``x`` ``[B, C, T, H, W]`` detached and contiguous (no copy when it already is): the layout of the loops."""
     return x.detach().contiguous()
 
 
-class _Matrices(object):
-    def __init__(self, a_rows, a_cols):
-        self.a_rows, self.a_cols = a_rows, a_cols
+def _state_copies(states, x):
+    """Contiguous copies of the states ``[B, C, 1, H, W]`` (of the input ``x``) in its dtype, for a loop to update in
+    place."""
+    shape = x.shape[:2] + (1,) + x.shape[3:]
+    return [s.detach().to(x.dtype).reshape(shape).clone(memory_format=torch.contiguous_format) for s in states]
 
 
-def leaky_heat_loop(u, e, a_rows, a_cols, y_prev):
-    """VirtualRetina's leaky heat equation ``y[s] = A_r (e y[s-1] + (1-e) u[s]) A_c^T`` as a compiled loop.
+def leaky_heat_loop(u, e, blur, y_prev):
+    """VirtualRetina's leaky heat equation ``y[s] = B (e y[s-1] + (1-e) u[s])`` as a compiled loop.
 
     ``u`` is ``[B, C, T, H, W]`` (float32 or float64, CPU, no gradient), ``e`` the decay per step
-    (``0 < e``), ``a_rows`` ``[H, H]`` and ``a_cols`` ``[W, W]`` the blur matrices (None: identity),
-    ``y_prev`` ``[B, C, 1, H, W]`` the value before the chunk.  Returns ``y`` shaped like ``u``, or None when
-    no compiled loop is available (the caller then runs the torch loop).  Only the band of each matrix
-    above :data:`BAND_TOLERANCE` of its row's largest entry takes part.
+    (``0 < e``), ``blur`` the blur B (None: identity, a :class:`~convis.filters.spatial.SeparableBlur` or a
+    log-polar blur), ``y_prev`` ``[B, C, 1, H, W]`` the value before the chunk.  Returns ``y`` shaped like ``u``,
+    or None when no compiled loop is available (the caller then runs the torch loop).  Only the band of each
+    matrix above :data:`BAND_TOLERANCE` of its row's largest entry takes part.
     """
-    fns = _heat_functions()
-    if fns is None or u.dtype not in fns['heat'] or u.device.type != 'cpu':
+    fn = _compiled('heat', u)
+    if fn is None:
         return None
     b, c, n_t, h, w = u.shape
     e = _number(e)
-    op, keep = _operator(_Matrices(a_rows, a_cols), e, h, w, u.dtype)
+    op = _operator(blur, e, h, w, u.dtype)
+    if op is None:
+        return None
     ut = _contiguous(u)
     out = torch.empty_like(ut)
     y0 = y_prev.detach().reshape(b * c, h, w).to(u.dtype).contiguous()
-    fns['heat'][u.dtype](n_t, b * c, h, w, ut.data_ptr(), out.data_ptr(), y0.data_ptr(), (1 - e) / e,
-                         ctypes.byref(op))
+    fn(n_t, b * c, h, w, ut.data_ptr(), out.data_ptr(), y0.data_ptr(), (1 - e) / e, ctypes.byref(op[0]))
     return out
 
 
@@ -534,8 +531,8 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
     the undershoot; ``w_s``: the surround's weight; ``offset_out`` added to the output.
     Returns ``(out, (C, U, R, S))`` or None when no compiled loop applies (no compiler, a GPU, ``e`` = 0).
     """
-    fns = _heat_functions()
-    if fns is None or x.dtype not in fns['opl'] or x.device.type != 'cpu':
+    fn = _compiled('opl', x)
+    if fn is None:
         return None
     b, c, n_t, h, w = x.shape
     e_c, e_s = _number(center[0]), _number(surround[0])
@@ -546,13 +543,13 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
         return None
     xt = _contiguous(x)
     out = torch.empty_like(xt)
-    st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
+    st = _state_copies(states, x)
     cn, sn = torch.empty((h, w), dtype=x.dtype), torch.empty((h, w), dtype=x.dtype)
-    fns['opl'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+    fn(n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
                         (1 - e_c) / e_c * _number(lam), _number(offset_in), (1 - e_s) / e_s * _number(w_s),
                         int(bool(undershoot)), _number(e_u), _number(w_u), _number(offset_out),
                         ctypes.byref(ops[0][0]), ctypes.byref(ops[1][0]), cn.data_ptr(), sn.data_ptr())
-    return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
+    return out, tuple(st)
 
 
 def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur, feedback=True):
@@ -565,8 +562,8 @@ def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur, feedback=True):
     ``feedback=False`` (only when ``lam`` = 0 and ``g_A`` = 0) leaves the adaptation out: a low-pass of the input.
     Returns ``(V [B, C, T, H, W], (input_prev, V, g_A))``, or None when no compiled loop applies.
     """
-    fns = _heat_functions()
-    if fns is None or x.dtype not in fns['cgc'] or x.device.type != 'cpu':
+    fn = _compiled('cgc', x)
+    if fn is None:
         return None
     b, c, n_t, h, w = x.shape
     op = _operator(blur if feedback else None, 1.0, h, w, x.dtype)
@@ -574,13 +571,13 @@ def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur, feedback=True):
         return None
     xt = _contiguous(x)
     out = torch.empty_like(xt)
-    st = [s.detach().to(x.dtype).reshape(b * c, h, w).clone() for s in states]
+    st = _state_copies(states, x)
     maps = [torch.empty((h, w), dtype=x.dtype) for _ in range(4)]
-    fns['cgc'][x.dtype](n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+    fn(n_t, b * c, h, w, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
                         *[_number(v) for v in (amp, g0, lam, dt, e_a, saturation)], int(bool(feedback)),
                         ctypes.byref(op[0]),
                         *[m.data_ptr() for m in maps])
-    return out, tuple(s.reshape(b, c, 1, h, w) for s in st)
+    return out, tuple(st)
 
 
 def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
@@ -592,15 +589,15 @@ def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
     ``e`` the transient's decay per step, ``w`` its weight, ``sign`` +1/-1, ``v0``, ``i0`` (Hz, > 0),
     ``lam`` (Hz), ``saturation`` (Hz).  Returns ``(rates [B, C, T, H, W], (input_prev, F, T))`` or None.
     """
-    fns = _heat_functions()
-    if fns is None or x.dtype not in fns['ganglion'] or x.device.type != 'cpu':
+    fn = _compiled('ganglion', x)
+    if fn is None:
         return None
     b, c, n_t, h, w_ = x.shape
     xt = _contiguous(x)
     out = torch.empty_like(xt)
-    st = [s.detach().to(x.dtype).reshape(b * c * h * w_).clone() for s in states]
-    fns['ganglion'][x.dtype](n_t, b * c, h * w_, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
-                             *[_number(v) for v in (e, w, sign, v0, i0, lam, saturation)])
-    return out, tuple(s.reshape(b, c, 1, h, w_) for s in st)
+    st = _state_copies(states, x)
+    fn(n_t, b * c, h * w_, xt.data_ptr(), out.data_ptr(), *[s.data_ptr() for s in st],
+       *[_number(v) for v in (e, w, sign, v0, i0, lam, saturation)])
+    return out, tuple(st)
 
 
