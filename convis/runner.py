@@ -29,7 +29,7 @@ import weakref
 
 import numpy as np
 
-from .streams.base import SequenceStream, check_count, model_output_frames
+from .streams.base import ClosedOnExit, SequenceStream, check_count, model_output_frames
 
 __all__ = ['Runner']
 
@@ -44,7 +44,7 @@ def _frames_in(a):
     return 0 if a is None else int(np.shape(a)[-3]) if np.ndim(a) >= 3 else 1
 
 
-class Runner(object):
+class Runner(ClosedOnExit):
     """Runs ``model`` on frames from ``input`` and puts the results into ``output``, in a background thread.
 
     Parameters
@@ -313,13 +313,6 @@ class Runner(object):
                 close = getattr(s, 'close', None)
                 if close is not None:
                     close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         state = 'running' if self.is_running else ('failed' if self.exception is not None else 'stopped')

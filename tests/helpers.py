@@ -32,6 +32,19 @@ def assert_chunking_exact(make_layer, x, dts=(1, 3, 17, None), rtol=1e-5, atol=1
     return whole
 
 
+def low_pass(layer, x):
+    """``y_t = a y_(t-1) + (1 - a) x_t`` per pixel over the time axis of ``x``, with ``a = exp(-dt / layer.tau)``,
+    continuing and updating the state ``layer.y`` (the forward of the small test models)."""
+    a = float(torch.exp(-layer.resolution.dt / layer.tau))
+    y = layer.y if layer.y is not None else torch.zeros_like(x[:, :, :1])
+    out = []
+    for t in range(x.shape[2]):
+        y = a * y + (1 - a) * x[:, :, t:t + 1]
+        out.append(y)
+    layer.y = y
+    return torch.cat(out, dim=2)
+
+
 REFERENCE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference'))
 
 

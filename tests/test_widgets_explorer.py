@@ -11,6 +11,7 @@ import torch
 import convis
 from convis_widgets import LatestWorker, ModelExplorer, Superseded, make_stimulus
 from convis_widgets.frames import quantise
+from helpers import low_pass
 
 THREAD_NAMES = ('convis-explorer', 'convis-tensorview', 'convis-impulse', 'convis-preview')
 
@@ -37,14 +38,7 @@ class OnOff(convis.Layer):
             time.sleep(self.delay)
         if float(self.gain) > 8:
             raise ValueError('gain above 8 is not supported by this test model')
-        a = float(torch.exp(-self.resolution.dt / self.tau))
-        y = self.y if self.y is not None else torch.zeros_like(x[:, :, :1])
-        out = []
-        for t in range(x.shape[2]):
-            y = a * y + (1 - a) * x[:, :, t:t + 1]
-            out.append(y)
-        self.y = y
-        r = self.gain * (torch.cat(out, dim=2) - 0.5)
+        r = self.gain * (low_pass(self, x) - 0.5)
         return convis.Output([torch.relu(r), torch.relu(-r)], keys=['on', 'off'])
 
 

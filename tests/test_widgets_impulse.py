@@ -11,6 +11,7 @@ import convis
 from convis_widgets import (ImpulseResponsePanel, KernelVolume, impulse_response, load_stimulus,
                             make_stimulus)
 from convis_widgets.volume import kernel_3d, lobe_surfaces
+from helpers import low_pass
 
 
 class LowPass(convis.Layer):
@@ -23,14 +24,7 @@ class LowPass(convis.Layer):
         self.register_state('y', None)
 
     def forward(self, x):
-        a = float(torch.exp(-self.resolution.dt / self.tau))
-        y = self.y if self.y is not None else torch.zeros_like(x[:, :, :1])
-        out = []
-        for t in range(x.shape[2]):
-            y = a * y + (1 - a) * x[:, :, t:t + 1]
-            out.append(y)
-        self.y = y
-        r = self.gain * torch.cat(out, dim=2)
+        r = self.gain * low_pass(self, x)
         return convis.Output([r, -r], keys=['ON', 'OFF'])
 
 

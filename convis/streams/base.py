@@ -74,7 +74,18 @@ def frames_public(a):
     return a if a.ndim == 3 else np.moveaxis(a, 1, 0)
 
 
-class Stream(object):
+class ClosedOnExit(object):
+    """``with obj: ...`` closes ``obj`` (its ``close()``) at the end of the block, also after an error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class Stream(ClosedOnExit):
     """A source or sink of frames: the protocol every convis stream follows.
 
     ``get(n)`` returns the next ``n`` frames as a float array ``(n, x, y)`` (``(c, n, x, y)`` for colour
@@ -260,13 +271,6 @@ class Stream(object):
                     self._close()
                 finally:
                     self.closed = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         try:
