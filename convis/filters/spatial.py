@@ -125,7 +125,7 @@ def recursive_gaussian_matrix(sigma_px, n, dtype=torch.float64, device='cpu'):
     if _round_f32(value) < MIN_SIGMA_PX:
         return None
     if needs_grad:
-        return _build_matrix(sigma_px.reshape(-1)[0], n, device=None).to(dtype=dtype, device=device)
+        return _build_matrix(sigma_px.reshape(-1)[0], n, device=sigma_px.device).to(dtype=dtype, device=device)
     key = (_round_f32(value), int(n), dtype, str(device))
     m = _CACHE.get(key)
     if m is None:
