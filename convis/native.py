@@ -1,29 +1,50 @@
 """Small compiled loops for the CPU: the parts of the retina that must step through time one step at a time.
 
 Each loop is C source compiled once with the system compiler (``cc``, or ``$CC``) into a cache folder
-(``$XDG_CACHE_HOME/convis`` or ``~/.cache/convis``) and loaded with :mod:`ctypes`.  Every compiled loop
-has a torch twin that computes the same, used without a compiler, on GPUs, with autograd, or when the
-environment variable ``CONVIS_NO_COMPILE=1`` is set.
+(:func:`cache_dir`: ``$CONVIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/convis``, else ``~/.cache/convis``) and
+loaded with :mod:`ctypes`.  Every compiled loop has a torch twin that computes the same, used without a
+compiler, on GPUs, with autograd, or when the environment variable ``CONVIS_NO_COMPILE=1`` is set.
+
+The cache is trusted only when it is safe: a cache folder or library owned by another user, or writable by
+group or others, is refused with a warning (a refused library is rebuilt in its place; a refused folder is
+replaced by a private folder for the running process).  A library that cannot be loaded (truncated,
+corrupt) is rebuilt once; only when the rebuilt one fails as well a warning says that the torch twin is
+used; each library ends with a checksum that is verified before loading (a damaged library can crash the
+process that loads it).  Libraries are written atomically (compiled under a temporary name in the same
+folder, synced, then renamed), so a killed build never leaves a half-written library behind.
 
 Loops here: :func:`recursion_loop`, the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
 low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use; the
 retina's loops are in :mod:`convis.filters.retina_loops`.  The band helpers (:func:`matrix_band`,
 :func:`matrix_diagonals`) find the part of a blur matrix that matters in the working precision.
 """
+import atexit
 import ctypes
 import hashlib
 import logging
 import os
 import platform
+import shutil
+import stat
 import subprocess
 import sysconfig
 import tempfile
+import threading
+import warnings
 
 import torch
 
-__all__ = ['compile_c_library', 'recursion_loop', 'matrix_band', 'matrix_diagonals', 'BAND_TOLERANCE']
+__all__ = ['compile_c_library', 'cache_dir', 'library_path', 'recursion_loop', 'matrix_band', 'matrix_diagonals',
+           'BAND_TOLERANCE']
 
 _LOG = logging.getLogger('convis')
+
+_LOADED = {}
+"""Library name -> path of the compiled library this process loaded (absent: not loaded, torch twin used)."""
+_PRIVATE = []
+"""The private cache folder of this process, made when the configured one is refused (see :func:`cache_dir`)."""
+_WARNED = set()
+_LOCK = threading.Lock()
 
 
 def _machine_tag():
@@ -52,44 +73,155 @@ def _compile(cc, src, out, native_arch, contract):
     subprocess.run(args + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
 
 
+def _untrusted(st, kind):
+    """Why a cache entry with ``os.stat`` result ``st`` must not be used (None when it may)."""
+    if kind == 'folder' and not stat.S_ISDIR(st.st_mode):
+        return 'not a folder'
+    if kind == 'file' and not stat.S_ISREG(st.st_mode):
+        return 'not a regular file'
+    if st.st_uid != os.getuid():
+        return 'owned by user id %d, not by the current user (%d)' % (st.st_uid, os.getuid())
+    if st.st_mode & 0o022:
+        return 'writable by group or others (mode %03o)' % (st.st_mode & 0o777)
+    return None
+
+
+def _warn_once(message):
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _private_dir():
+    if not _PRIVATE:
+        path = tempfile.mkdtemp(prefix='convis-cache-')      # mode 0700, owned by the current user
+        atexit.register(shutil.rmtree, path, True)
+        _PRIVATE.append(path)
+    return _PRIVATE[0]
+
+
+def cache_dir():
+    """The folder compiled libraries are cached in (made with mode 0700 when missing).
+
+    ``$CONVIS_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/convis``, else ``~/.cache/convis``.  A folder
+    owned by another user, or writable by group or others, is refused with a warning: the libraries then
+    go to a private temporary folder of this process (removed at exit).
+    """
+    configured = os.environ.get('CONVIS_CACHE_DIR') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
+    try:
+        os.makedirs(configured, mode=0o700, exist_ok=True)
+        why = _untrusted(os.stat(configured), 'folder')
+    except OSError as e:
+        why = 'not usable (%s)' % e
+    if why is None:
+        return configured
+    _warn_once('convis: the cache folder %s is %s; compiled libraries are built in a private folder instead'
+               % (configured, why))
+    return _private_dir()
+
+
+def library_path(name, source, contract=False):
+    """Where :func:`compile_c_library` caches the library ``name`` built from ``source``: the file name holds a
+    hash of the source, the compiler, its flags and the processor, so any change builds a new library."""
+    cc = os.environ.get('CC', 'cc')
+    tag = hashlib.sha1((source + '\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
+    suffix = sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'
+    return os.path.join(cache_dir(), '%s_%s%s' % (name, tag.hexdigest()[:12], suffix))
+
+
+def _build(name, source, path, contract):
+    """Compiles ``source`` to ``path`` atomically: under a temporary name in the same folder, synced, renamed."""
+    cc = os.environ.get('CC', 'cc')
+    folder = os.path.dirname(path)
+    with tempfile.TemporaryDirectory(dir=folder, prefix='.build-%s-' % name) as tmp:
+        src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
+        with open(src, 'w') as f:
+            f.write(source)
+        try:
+            _compile(cc, src, out, True, contract)
+        except subprocess.CalledProcessError:      # a compiler without -march=native
+            _compile(cc, src, out, False, contract)
+        with open(out, 'r+b') as f:
+            f.write(_trailer(f.read()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(out, 0o755)
+        os.replace(out, path)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_CHECKSUM = b'convis-sha256:'
+"""Every library ends with this mark and the SHA-256 of the bytes before it (the system loader ignores bytes
+past the end of a library), so a damaged or truncated library is found before it is loaded: loading one
+can crash the process."""
+
+
+def _trailer(data):
+    return _CHECKSUM + hashlib.sha256(data).digest()
+
+
+def _load(path, functions):
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = len(_CHECKSUM) + 32
+    if len(data) < n or data[-n:] != _trailer(data[:-n]):
+        raise OSError('%s is damaged (its checksum does not match)' % path)
+    lib = ctypes.CDLL(path)
+    fns = {}
+    for fname, (argtypes, restype) in functions.items():
+        fn = getattr(lib, fname)
+        fn.argtypes, fn.restype = argtypes, restype
+        fns[fname] = fn
+    return fns
+
+
 def compile_c_library(name, source, functions, contract=False):
-    """Builds C ``source`` once with the system compiler (cached in ``~/.cache/convis``) and loads it.
+    """Builds C ``source`` once with the system compiler (cached in :func:`cache_dir`) and loads it.
 
     ``functions`` maps each function name to its ctypes ``(argtypes, restype)``.  The code is built for
     this processor (``-march=native``, falling back to the generic target) with strict IEEE arithmetic;
     ``contract=True`` allows fused multiply-adds (for loops that need not match a torch twin bit for bit).
     Returns a dict ``name -> ctypes function``, or None when compiling is impossible or ``CONVIS_NO_COMPILE``
     is set: every compiled loop of convis has a torch twin that computes the same.
+
+    A cached library owned by another user or writable by group or others is refused (warning) and
+    rebuilt; one that does not load (corrupt, truncated) is rebuilt once, and if that fails too a warning
+    says the torch twin is used.
     """
     if os.environ.get('CONVIS_NO_COMPILE'):
         return None
-    try:
-        cache = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'convis')
-        os.makedirs(cache, exist_ok=True)
-        cc = os.environ.get('CC', 'cc')
-        tag = hashlib.sha1((source + '\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
-        tag = tag.hexdigest()[:12]
-        path = os.path.join(cache, '%s_%s%s' % (name, tag, sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'))
-        if not os.path.exists(path):
-            with tempfile.TemporaryDirectory(dir=cache) as tmp:
-                src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
-                with open(src, 'w') as f:
-                    f.write(source)
-                try:
-                    _compile(cc, src, out, True, contract)
-                except subprocess.CalledProcessError:      # a compiler without -march=native
-                    _compile(cc, src, out, False, contract)
-                os.replace(out, path)
-        lib = ctypes.CDLL(path)
-        fns = {}
-        for fname, (argtypes, restype) in functions.items():
-            fn = getattr(lib, fname)
-            fn.argtypes, fn.restype = argtypes, restype
-            fns[fname] = fn
+    with _LOCK:
+        try:
+            path = library_path(name, source, contract)
+            try:
+                why = _untrusted(os.lstat(path), 'file')
+            except FileNotFoundError:
+                why = 'missing'
+            if why != 'missing' and why is not None:
+                _warn_once('convis: the cached library %s is %s; refusing it and building it anew' % (path, why))
+            if why is not None:
+                _build(name, source, path, contract)
+        except (OSError, subprocess.SubprocessError) as e:  # no compiler, no write access...: the torch twin
+            _LOG.info('compiled %s unavailable (%s); using torch operations', name, e)
+            return None
+        try:
+            fns = _load(path, functions)
+        except (OSError, AttributeError) as first:
+            _LOG.warning('compiled %s at %s does not load (%s); building it anew', name, path, first)
+            try:
+                _build(name, source, path, contract)
+                fns = _load(path, functions)
+            except (OSError, AttributeError, subprocess.SubprocessError) as e:
+                _warn_once('convis: the compiled library %s cannot be loaded even after rebuilding it (%s); '
+                           'using the (slower) torch operations' % (path, e))
+                return None
+        _LOADED[name] = path
         return fns
-    except Exception as e:  # no compiler, no write access...: the torch version does the same
-        _LOG.info('compiled %s unavailable (%s); using torch operations', name, e)
-        return None
 
 
 BAND_TOLERANCE = {torch.float32: 1e-12, torch.float64: 1e-24}

@@ -1,5 +1,8 @@
 """The compiled loops (convis.native, convis.filters.retina_loops) against torch/numpy computations of the same
 equations."""
+import os
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -346,3 +349,152 @@ def test_the_whole_retina_without_compiled_loops_computes_the_same(compiled, mon
         assert n_slow > 100
         assert abs(n_fast - n_slow) <= 0.002 * n_slow
         assert float((fast[k] != slow[k]).double().mean()) < 1e-3
+
+
+# ---------------------------------------------------------------------------------------------- the cache
+_WRONG_RECURSION = ('#include <stdint.h>\n' + ''.join(
+    'void convis_recursion_%s(int64_t P, int64_t T, int64_t Q, const %s *x, %s *y, const %s *y0, double e, '
+    'double g) { for (int64_t i = 0; i < P * T * Q; i++) y[i] = 42; }\n' % (n, r, r, r)
+    for n, r in (('f64', 'double'), ('f32', 'float'))))
+"""A library with the recursion's functions that computes something else (as a planted library would)."""
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    """A fresh, empty cache folder for the compiled loops; the recursion loop is looked up anew."""
+    folder = tmp_path / 'cache'
+    monkeypatch.setenv('CONVIS_CACHE_DIR', str(folder))
+    monkeypatch.delenv('CONVIS_NO_COMPILE', raising=False)
+    monkeypatch.setattr(native, '_RECURSION', [])
+    monkeypatch.setattr(native, '_LOADED', {})
+    monkeypatch.setattr(native, '_PRIVATE', [])
+    monkeypatch.setattr(native, '_WARNED', set())
+    return folder
+
+
+def recursion_path():
+    return native.library_path('recursion', native._RECURSION_SOURCE, contract=True)
+
+
+def assert_the_compiled_recursion_is_used(path):
+    """The recursion loop comes from the library at ``path`` and computes the recursion."""
+    assert native._recursion_functions() is not None
+    assert native._LOADED['recursion'] == path
+    x = torch.arange(6, dtype=torch.float64).reshape(1, 6, 1)
+    y = native.recursion_loop(x, 0.5, torch.zeros(1, 1, 1, dtype=torch.float64), 1.0)
+    ref, prev = [], 0.0
+    for v in range(6):
+        prev = 0.5 * prev + v
+        ref.append(prev)
+    assert y is not None and y.flatten().tolist() == ref
+
+
+def plant(path, source):
+    """Compiles ``source`` to ``path`` directly, with a valid checksum (what another program may have left
+    in the cache)."""
+    src = str(path) + '.c'
+    with open(src, 'w') as f:
+        f.write(source)
+    native._compile('cc', src, path, False, False)
+    os.remove(src)
+    with open(path, 'r+b') as f:
+        f.write(native._trailer(f.read()))
+    os.chmod(path, 0o755)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'one byte changed', 'random bytes', 'empty'])
+def test_a_corrupt_cached_library_is_rebuilt_and_used(cache, damage, caplog):
+    """A damaged library is found before it is loaded (loading a truncated one crashes the process with a
+    bus error) and built anew."""
+    path = recursion_path()
+    if damage in ('truncated', 'one byte changed'):
+        native._build('recursion', native._RECURSION_SOURCE, path, True)
+        with open(path, 'r+b') as f:
+            if damage == 'truncated':
+                f.truncate(os.path.getsize(path) // 3)
+            else:
+                f.seek(os.path.getsize(path) // 2)
+                byte = f.read(1)
+                f.seek(-1, os.SEEK_CUR)
+                f.write(bytes([byte[0] ^ 0xff]))
+    else:
+        with open(path, 'wb') as f:
+            f.write(np.random.RandomState(0).bytes(5000) if damage == 'random bytes' else b'')
+        os.chmod(path, 0o755)
+    with caplog.at_level('WARNING', logger='convis'):
+        assert_the_compiled_recursion_is_used(path)
+    assert 'does not load' in caplog.text and 'building it anew' in caplog.text
+    if damage != 'random bytes':
+        assert 'checksum does not match' in caplog.text
+    assert os.path.getsize(path) > 1000
+
+
+def test_a_library_that_fails_after_rebuilding_warns_and_falls_back(cache, monkeypatch):
+    """The rebuild is tried once: when the rebuilt library does not load either, a warning names it and the
+    torch twin is used."""
+    path = recursion_path()
+
+    def broken_build(name, source, target, contract):
+        with open(target, 'wb') as f:
+            f.write(b'not a library')
+        os.chmod(target, 0o755)
+    monkeypatch.setattr(native, '_build', broken_build)
+    with pytest.warns(RuntimeWarning, match='cannot be loaded even after rebuilding'):
+        assert native._recursion_functions() is None
+    assert 'recursion' not in native._LOADED
+    x = torch.ones(1, 3, 1, dtype=torch.float64)
+    assert native.recursion_loop(x, 0.5, torch.zeros(1, 1, 1, dtype=torch.float64), 1.0) is None
+    assert os.path.exists(path)
+
+
+@pytest.mark.parametrize('unsafe', ['group-writable', 'writable by others', 'another user', 'a link'])
+def test_an_unsafe_cached_library_is_refused_and_rebuilt(cache, unsafe, tmp_path):
+    """A library in the cache that another user could have planted is not loaded: it is rebuilt."""
+    path = recursion_path()
+    target = path
+    if unsafe == 'a link':
+        target = str(tmp_path / 'elsewhere.so')
+        os.symlink(target, path)
+    plant(target, _WRONG_RECURSION)
+    if unsafe == 'group-writable':
+        os.chmod(path, 0o775)
+    elif unsafe == 'writable by others':
+        os.chmod(path, 0o757)
+    elif unsafe == 'another user':
+        os.chown(path, 12345, 12345)                # the test suite runs as root
+    reason = {'another user': 'owned by user id 12345', 'a link': 'not a regular file'}.get(unsafe, 'writable by')
+    with pytest.warns(RuntimeWarning, match='cached library .* is %s' % reason):
+        assert_the_compiled_recursion_is_used(path)
+    st = os.lstat(path)
+    assert st.st_uid == os.getuid() and st.st_mode & 0o022 == 0 and not os.path.islink(path)
+
+
+@pytest.mark.parametrize('unsafe', ['group-writable', 'another user'])
+def test_an_unsafe_cache_folder_is_refused_for_a_private_one(cache, unsafe):
+    cache.mkdir()
+    if unsafe == 'group-writable':
+        os.chmod(cache, 0o770)
+    else:
+        os.chown(cache, 12345, 12345)
+    with pytest.warns(RuntimeWarning, match='cache folder .* is (writable by group|owned by user id 12345)'):
+        path = recursion_path()
+    private = native._PRIVATE[0]
+    assert os.path.dirname(path) == private and os.stat(private).st_mode & 0o077 == 0
+    assert_the_compiled_recursion_is_used(path)
+    assert os.listdir(cache) == []
+
+
+def test_libraries_are_built_private_whatever_the_umask(cache):
+    """Built under a permissive umask the library is still not writable by others, so it is used again
+    later without a warning (and the folder is made private)."""
+    old = os.umask(0)
+    try:
+        path = recursion_path()
+        native._build('recursion', native._RECURSION_SOURCE, path, True)
+    finally:
+        os.umask(old)
+    assert os.stat(cache).st_mode & 0o077 == 0 and os.stat(path).st_mode & 0o022 == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert_the_compiled_recursion_is_used(path)
+    assert os.listdir(cache) == [os.path.basename(path)]
