@@ -680,7 +680,8 @@ class Layer(torch.nn.Module):
         """Sets every parameter that has a configuration key from ``config`` (anything with ``get(dotted_key)``).
 
         Keys missing from the configuration keep their current value; invalid values raise a
-        ``ValueError`` naming the key.
+        ``ValueError`` naming the key.  A configured value becomes the parameter's default (what
+        ``reset`` and the widgets' reset buttons return to).
         """
         for name, p in self._parameter_slots().items():
             k = getattr(p, key, None)
@@ -690,7 +691,7 @@ class Layer(torch.nn.Module):
             if value is None:
                 continue
             try:
-                p.set(value)
+                p.configure(value) if hasattr(p, 'configure') else p.set(value)
             except (ValueError, TypeError) as e:
                 raise ValueError('configuration key %r (parameter %s): %s' % (prefix + k, name, e)) from None
 

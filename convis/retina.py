@@ -167,12 +167,8 @@ class Retina(Layer):
         if self._has_opl and not self._custom['opl']:
             _parse_stage(self.opl, view, lv, key)
             und = config.get(lv + 'undershoot')
-            self.opl.undershoot_enabled.set(1.0 if und is not None and und.get('enabled', True) else 0.0)
+            self.opl.undershoot_enabled.configure(1.0 if und is not None and und.get('enabled', True) else 0.0)
             self.opl.undershoot_enabled.exact = float(self.opl.undershoot_enabled)
-            if int(view.get(lv + 'leaky-heat-equation')) != 1:
-                raise NotImplementedError('leaky-heat-equation="%s" (outer-plexiform-layer/linear-version) is not '
-                                          'supported: only the leaky heat equation OPL is implemented'
-                                          % view.get(lv + 'leaky-heat-equation'))
         cgc = config.get('contrast-gain-control')
         self._has_cgc = cgc is not None and cgc.get('enabled', True)
         if self._has_cgc and not self._custom['bipolar']:

@@ -71,9 +71,21 @@ class Parameter(torch.nn.Parameter):
         a range a slider should offer (defaults to something around the value)
     scale : 'linear' or 'log'
         how a slider should move through the range
+    kind : 'float', 'int', 'bool' or 'choice'
+        what values mean: a number, a whole number, a switch (0 off, 1 on) or one of ``choices``
+        (default: 'int' for integer data, 'choice' when ``choices`` are given, else 'float').
+        Every element of a value must fit its kind; widgets show a slider, an integer slider,
+        a checkbox or a dropdown.
+    choices : dict or sequence
+        the values allowed, ``{label: value}`` or a sequence of values (labelled ``'%g'``); for
+        'bool' the default is ``{'off': 0, 'on': 1}``; leave out a value a model does not implement
+    symbol : str
+        the symbol of the equations (``'σ_C'``: what follows ``_`` is a subscript); widgets label
+        the parameter with it
     requires_grad : bool
         whether the parameter is fitted (default True)
 
+    Bounds and slider ranges must be finite numbers (None for no bound), and values finite.
     Other keyword arguments become attributes.
 
     Examples
@@ -82,6 +94,10 @@ class Parameter(torch.nn.Parameter):
     >>> tau.set(0.02)
     >>> float(tau)
     0.02
+    >>> sign = Parameter(1.0, kind='choice', choices={'ON': 1, 'OFF': -1})
+    >>> sign.set(0.37)
+    Traceback (most recent call last):
+    ValueError: parameter: 0.37 is not one of the choices ON (1), OFF (-1)
     """
 
     def __new__(cls, x=0.0, default=None, requires_grad=True, **kwargs):
@@ -94,14 +110,16 @@ class Parameter(torch.nn.Parameter):
         return obj
 
     def __init__(self, x=0.0, default=None, requires_grad=True, doc='', unit='', bounds=(None, None),
-                 scale='linear', slider_range=None, retina_config_key=None, config_key=None, **kwargs):
+                 scale='linear', slider_range=None, retina_config_key=None, config_key=None, kind=None,
+                 choices=None, **kwargs):
         self.doc = doc
         self.unit = unit
-        self.bounds = tuple(bounds) if bounds is not None else (None, None)
+        self.bounds = _finite_pair('bounds', bounds, allow_none=True) if bounds is not None else (None, None)
         if scale not in ('linear', 'log'):
             raise ValueError("scale must be 'linear' or 'log', not %r" % (scale,))
         self.scale = scale
-        self.slider_range = tuple(slider_range) if slider_range is not None else None
+        self.slider_range = _finite_pair('slider_range', slider_range) if slider_range is not None else None
+        self.kind, self.choices = _kind_and_choices(kind, choices, self.data)
         self.retina_config_key = retina_config_key if retina_config_key is not None else config_key
         self.name = kwargs.pop('name', '')
         for k, v in kwargs.items():
@@ -156,11 +174,26 @@ class Parameter(torch.nn.Parameter):
         return describe_html(self)
 
     def _check_bounds(self, t):
+        """Raises a ValueError unless every element of ``t`` is finite, inside the bounds and fits the kind."""
         lo, hi = self.bounds
-        if t.numel() == 0 or not t.is_floating_point():
+        if t.numel() == 0 or t.dtype == torch.bool:
             return
-        if torch.isnan(t).any():
-            raise ValueError('%s: value is NaN' % (self.name or 'parameter'))
+        name = self.name or 'parameter'
+        if t.is_floating_point():
+            if torch.isnan(t).any():
+                raise ValueError('%s: value is NaN' % name)
+            if not torch.isfinite(t).all():
+                raise ValueError('%s: %g is not finite' % (name, float(t[~torch.isfinite(t)].reshape(-1)[0])))
+        choices = getattr(self, 'choices', None)
+        if choices:
+            dtype = t.dtype if t.is_floating_point() else torch.float64
+            allowed = torch.tensor(list(choices.values()), dtype=dtype, device=t.device)
+            bad = ~(t.reshape(-1, 1).to(dtype) == allowed).any(dim=1)
+            if bad.any():
+                raise ValueError('%s: %g is not one of the choices %s' % (
+                    name, float(t.reshape(-1)[bad][0]), ', '.join('%s (%g)' % kv for kv in choices.items())))
+        elif getattr(self, 'kind', 'float') == 'int' and t.is_floating_point() and (t != torch.round(t)).any():
+            raise ValueError('%s: %g is not a whole number' % (name, float(t[t != torch.round(t)].reshape(-1)[0])))
         if lo is not None and float(t.min()) < lo:
             raise ValueError('%s: %g is below the lower bound %g%s' % (
                 self.name or 'parameter', float(t.min()), lo, ' ' + self.unit if self.unit else ''))
@@ -193,10 +226,72 @@ class Parameter(torch.nn.Parameter):
         """Sets the parameter back to its default value."""
         return self.set(self.default)
 
+    def configure(self, value):
+        """Sets the value and makes it the default (what :meth:`reset` returns to), as a configuration does.
+
+        >>> sign = Parameter(1.0)
+        >>> sign.configure(-1).set(1).reset()      # back to the configured -1, not the constructor's 1
+        """
+        self.set(value)
+        self.default = self.get()
+        return self
+
     def requires_grad_(self, requires_grad=True):
         """Changes in place whether this parameter is fitted."""
         super().requires_grad_(requires_grad)
         return self
+
+
+def _finite_pair(what, pair, allow_none=False):
+    """``(low, high)`` as floats, checked: finite (or None where allowed) and ``low <= high``."""
+    try:
+        lo, hi = pair
+    except (TypeError, ValueError):
+        raise ValueError('%s must be a pair (low, high), not %.60r' % (what, pair)) from None
+    out = []
+    for v in (lo, hi):
+        if v is None and allow_none:
+            out.append(None)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError('%s must hold numbers, not %.60r' % (what, v)) from None
+        if not math.isfinite(f):
+            raise ValueError('%s must be finite numbers%s, not %r' % (what, ' (None for no bound)' if allow_none else '', f))
+        out.append(f)
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise ValueError('%s: the low end %g is above the high end %g' % (what, out[0], out[1]))
+    return tuple(out)
+
+
+_KINDS = ('float', 'int', 'bool', 'choice')
+
+
+def _kind_and_choices(kind, choices, data):
+    """The checked ``kind`` and ``choices`` (an ordered ``{label: float value}`` or None) of a Parameter."""
+    if kind is None:
+        kind = 'choice' if choices is not None else ('int' if not data.is_floating_point() else 'float')
+    if kind not in _KINDS:
+        raise ValueError('kind must be one of %s, not %.60r' % (', '.join(_KINDS), kind))
+    if kind == 'bool' and choices is None:
+        choices = {'off': 0, 'on': 1}
+    if kind in ('float', 'int') and choices is not None:
+        raise ValueError("choices need kind='choice' or 'bool', not %r" % kind)
+    if choices is None:
+        if kind == 'choice':
+            raise ValueError("kind='choice' needs choices")
+        return kind, None
+    pairs = choices.items() if hasattr(choices, 'items') else [('%g' % float(v), v) for v in choices]
+    out = {}
+    for label, v in pairs:
+        f = float(v)
+        if not math.isfinite(f) or (kind == 'bool' and f not in (0.0, 1.0)):
+            raise ValueError('choice %r: %r is not %s' % (label, v, 'finite' if kind != 'bool' else '0 or 1'))
+        out[str(label)] = f
+    if not out:
+        raise ValueError('choices must not be empty')
+    return kind, out
 
 
 def _rebuild_parameter(cls, data, requires_grad, meta):

@@ -89,9 +89,8 @@ def test_opl_center_cascade():
 
 
 def test_opl_rejects_the_non_leaky_version_and_size_changes():
-    opl = make(OPL, leaky_heat_equation=0)
-    with pytest.raises(NotImplementedError, match='leaky-heat-equation'):
-        opl(np.ones((2, 4, 4)))
+    with pytest.raises(ValueError, match='leaky_heat_equation: 0 is not one of the choices'):
+        make(OPL, leaky_heat_equation=0)
     opl = make(OPL)
     opl(np.ones((2, 4, 4)))
     with pytest.raises(ValueError, match='clear_state'):

@@ -86,7 +86,7 @@ def test_parse_config_errors():
         retina.parse_config('/no/such/retina.xml')
     cfg = RetinaConfiguration()
     cfg.set('outer-plexiform-layers.0.linear-version.leaky-heat-equation', 0)
-    with pytest.raises(NotImplementedError, match='leaky-heat-equation'):
+    with pytest.raises(ValueError, match='leaky-heat-equation.*not one of the choices'):
         retina.parse_config(cfg)
     cfg = RetinaConfiguration()
     cfg.set('ganglion-layers.0.spiking-channel.g-leak__Hz', -3)

@@ -55,6 +55,94 @@ def test_integer_values_become_floating_point_parameters():
     assert float(Parameter(2)) == 2.0
 
 
+def test_kinds_and_choices_are_checked_on_every_set():
+    sign = Parameter(1.0, kind='choice', choices={'ON': 1, 'OFF': -1})
+    assert sign.kind == 'choice' and sign.choices == {'ON': 1.0, 'OFF': -1.0}
+    sign.set(-1)
+    with pytest.raises(ValueError, match='0.37 is not one of the choices ON \\(1\\), OFF \\(-1\\)'):
+        sign.set(0.37)
+    assert float(sign) == -1.0
+    switch = Parameter(0.0, kind='bool')
+    assert switch.choices == {'off': 0.0, 'on': 1.0}
+    with pytest.raises(ValueError, match='0.5 is not one of the choices'):
+        switch.set(0.5)
+    only_on = Parameter(1.0, kind='bool', choices={'on': 1})
+    with pytest.raises(ValueError, match='0 is not one of the choices on'):
+        only_on.set(0)
+    n = Parameter(2.0, kind='int', bounds=(0, 20))
+    n.set(3)
+    with pytest.raises(ValueError, match='2.5 is not a whole number'):
+        n.set(2.5)
+    assert Parameter(np.array([3])).kind == 'float' and Parameter(0.5).kind == 'float'
+    assert Parameter(0.5, choices=(0.5, 0.25)).choices == {'0.5': 0.5, '0.25': 0.25}
+    with pytest.raises(ValueError, match='kind must be one of'):
+        Parameter(1.0, kind='switch')
+    with pytest.raises(ValueError, match='needs choices'):
+        Parameter(1.0, kind='choice')
+    with pytest.raises(ValueError, match='0 or 1'):
+        Parameter(1.0, kind='bool', choices={'half': 0.5})
+    with pytest.raises(ValueError, match='not one of the choices'):
+        Parameter(0.3, kind='choice', choices=(1, -1))
+    kept = pickle.loads(pickle.dumps(sign))
+    assert kept.choices == sign.choices and copy.deepcopy(sign).kind == 'choice'
+    with pytest.raises(ValueError, match='not one of the choices'):
+        kept.set(0.37)
+
+
+def test_the_retina_declares_its_switches_and_choices():
+    retina = convis.retina.Retina()
+    assert retina.gang_0_input.sign.choices == {'ON': 1.0, 'OFF': -1.0}
+    assert retina.opl.undershoot_enabled.kind == 'bool' and retina.gang_0_spikes.random_init.kind == 'bool'
+    assert retina.opl.leaky_heat_equation.choices == {'on': 1.0}      # the linear version is not implemented
+    assert retina.opl.n_center.kind == 'int'
+    with pytest.raises(ValueError, match='sign: 0.37 is not one of the choices'):
+        retina.gang_1_input.sign.set(0.37)
+    with pytest.raises(ValueError, match='not one of the choices'):
+        retina.opl.leaky_heat_equation.set(0)
+    with pytest.raises(ValueError, match='whole number'):
+        retina.opl.n_center.set(1.5)
+    assert retina.opl.sigma_center.symbol == 'σ_C' and retina.gang_0_input.lambda_G.symbol == 'λ_G'
+
+
+def test_bounds_slider_ranges_and_values_are_finite():
+    inf = float('inf')
+    with pytest.raises(ValueError, match='bounds must be finite numbers \\(None for no bound\\), not inf'):
+        Parameter(1.0, bounds=(0, inf))
+    with pytest.raises(ValueError, match='slider_range must be finite'):
+        Parameter(1.0, slider_range=(-inf, 2))
+    with pytest.raises(ValueError, match='low end 2 is above the high end 1'):
+        Parameter(1.0, bounds=(2, 1))
+    with pytest.raises(ValueError, match='not finite'):
+        Parameter(inf)
+    p = Parameter(1.0, bounds=(0, None))
+    for bad in (inf, np.array([1.0, inf]), torch.tensor([-inf])):
+        with pytest.raises(ValueError, match='inf is not finite'):
+            p.set(bad)
+    with pytest.raises(ValueError, match="cannot interpret 'inf'"):
+        p.set('inf')
+    assert float(p) == 1.0
+
+
+def test_configured_values_become_the_defaults():
+    p = Parameter(1.0)
+    p.configure(-1).set(1).reset()
+    assert float(p) == -1.0
+    retina = convis.retina.Retina()
+    assert float(retina.gang_1_input.sign) == -1.0
+    np.testing.assert_array_equal(retina.gang_1_input.sign.default, [-1.0])   # configured, not the constructor's 1
+    retina.gang_1_input.sign.set(1)
+    retina.gang_1_input.sign.reset()
+    assert float(retina.gang_1_input.sign) == -1.0
+    config = convis.retina.RetinaConfiguration()
+    config.set('contrast-gain-control.bipolar-inert-leaks__Hz', 20.0)
+    config.set('outer-plexiform-layers.0.linear-version.undershoot.enabled', False)
+    retina.parse_config(config)
+    for p in (retina.bipolar.g_leak, retina.opl.undershoot_enabled):
+        p.set(float(p.get()[0]) + 1 if p is retina.bipolar.g_leak else 1.0)
+        p.reset()
+    assert float(retina.bipolar.g_leak) == 20.0 and float(retina.opl.undershoot_enabled) == 0.0
+
+
 def test_state_is_a_plain_tensor_marker():
     s = State(torch.ones(3))
     assert isinstance(s, torch.Tensor)

@@ -72,20 +72,20 @@ class GanglionInput(_Stage):
     def __init__(self, sign=1.0):
         super().__init__()
         self.sign = _param(sign, 'sign of the layer: +1 for ON cells, -1 for OFF cells', '', 'sign', (-1, 1),
-                           'linear', (-1, 1), grad=False)
+                           'linear', (-1, 1), grad=False, kind='choice', choices={'ON': 1, 'OFF': -1}, symbol='sign')
         self.transient_tau_center = _param(0.02, 'time constant tau_G of the transient high-pass', 's',
-                                           'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0))
+                                           'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0), symbol='τ_G')
         self.transient_relative_weight_center = _param(0.7, 'relative weight w_G of the transient high-pass',
                                                        '', 'transient-relative-weight', (0, None), 'linear',
-                                                       (0.0, 1.0))
+                                                       (0.0, 1.0), symbol='w_G')
         self.v_0 = _param(0.0, 'bipolar value v_0 at the linear threshold of the rectifier', '',
-                          'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0))
+                          'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0), symbol='v_0')
         self.i_0 = _param(37.0, 'rectifier output i_0 at the linear threshold', 'Hz',
-                          'value-at-linear-threshold__Hz', (0, None), 'linear', (0.0, 200.0))
+                          'value-at-linear-threshold__Hz', (0, None), 'linear', (0.0, 200.0), symbol='i_0')
         self.lambda_G = _param(100.0, 'slope lambda_G of the rectifier above threshold', 'Hz',
-                               'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0))
+                               'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0), symbol='λ_G')
         self.sigma_pool = _param(0.0, 'standard deviation of the spatial pooling', 'deg', 'sigma-pool__deg',
-                                 (0, None), 'linear', (0.0, 1.0))
+                                 (0, None), 'linear', (0.0, 1.0), symbol='σ_pool')
         for name in ('input_prev', 'F', 'T'):
             self.register_state(name, None)
 
@@ -192,15 +192,16 @@ class GanglionSpiking(_Stage):
     def __init__(self, seed=None):
         super().__init__()
         self.g_L = _param(50.0, 'leak conductance g_L of the membrane', 'Hz', 'g-leak__Hz', (1e-6, None), 'log',
-                          (1.0, 500.0), grad=False)
+                          (1.0, 500.0), grad=False, symbol='g_L')
         self.noise_sigma = _param(0.1, 'standard deviation sigma_V of the membrane noise (stationary)', '',
-                                  'sigma-V', (0, None), 'linear', (0.0, 1.0), grad=False)
+                                  'sigma-V', (0, None), 'linear', (0.0, 1.0), grad=False, symbol='σ_V')
         self.refr_mu = _param(0.003, 'mean refractory period', 's', 'refr-mean__sec', (0, None), 'linear',
-                              (0.0, 0.02), grad=False)
+                              (0.0, 0.02), grad=False, symbol='μ_refr')
         self.refr_sigma = _param(0.0, 'standard deviation of the refractory period', 's', 'refr-stdev__sec',
-                                 (0, None), 'linear', (0.0, 0.01), grad=False)
+                                 (0, None), 'linear', (0.0, 0.01), grad=False, symbol='σ_refr')
         self.random_init = _param(0.0, '1: the membrane potential starts uniform in [0, 1); 0: at 0', '',
-                                  'random-init', (0, 1), 'linear', (0, 1), grad=False)
+                                  'random-init', (0, 1), 'linear', (0, 1), grad=False, kind='bool',
+                                  symbol='random start')
         self.cells = None
         self._grid = None
         self.record_spike_times = False

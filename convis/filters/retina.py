@@ -31,9 +31,10 @@ SATURATION_HZ = 5e5
 
 
 
-def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True):
+def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True, **meta):
+    """A stage's Parameter; ``meta`` holds ``symbol``, ``kind`` and ``choices`` (see Parameter)."""
     return Parameter(value, doc=doc, unit=unit, retina_config_key=key, bounds=bounds, scale=scale,
-                     slider_range=slider, requires_grad=grad, exact=float(value))
+                     slider_range=slider, requires_grad=grad, exact=float(value), **meta)
 
 
 def _p(param, like):
@@ -163,31 +164,32 @@ class OPL(_Stage):
     def __init__(self, init_luminance=None):
         super().__init__()
         self.sigma_center = _param(0.05, 'standard deviation of the centre blur', 'deg', 'center-sigma__deg',
-                                   (0, None), 'log', (0.005, 2.0))
+                                   (0, None), 'log', (0.005, 2.0), symbol='σ_C')
         self.tau_center = _param(0.01, 'time constant of the centre low-pass', 's', 'center-tau__sec',
-                                 (1e-6, None), 'log', (0.001, 0.5))
+                                 (1e-6, None), 'log', (0.001, 0.5), symbol='τ_C')
         self.n_center = _param(0.0, 'number of extra exponential low-passes (cascade) before the centre', '',
-                               'center-n__uint', (0, 20), 'linear', (0, 10), grad=False)
+                               'center-n__uint', (0, 20), 'linear', (0, 10), grad=False, kind='int', symbol='n_C')
         self.undershoot_enabled = _param(1.0, '1: the centre has an undershoot (a transient high-pass, one '
                                          'step of extra lag); 0: none', '', 'undershoot.enabled', (0, 1),
-                                         'linear', (0, 1), grad=False)
+                                         'linear', (0, 1), grad=False, kind='bool', symbol='undershoot')
         self.undershoot_relative_weight_center = _param(0.8, 'relative weight w_U of the centre undershoot',
                                                         '', 'undershoot.relative-weight', (0, None),
-                                                        'linear', (0.0, 1.0))
+                                                        'linear', (0.0, 1.0), symbol='w_U')
         self.undershoot_tau_center = _param(0.1, 'time constant of the centre undershoot', 's',
-                                            'undershoot.tau__sec', (1e-6, None), 'log', (0.005, 2.0))
+                                            'undershoot.tau__sec', (1e-6, None), 'log', (0.005, 2.0), symbol='τ_U')
         self.sigma_surround = _param(0.15, 'standard deviation of the surround blur', 'deg',
-                                     'surround-sigma__deg', (0, None), 'log', (0.01, 5.0))
+                                     'surround-sigma__deg', (0, None), 'log', (0.01, 5.0), symbol='σ_S')
         self.tau_surround = _param(0.004, 'time constant of the surround low-pass', 's', 'surround-tau__sec',
-                                   (1e-6, None), 'log', (0.001, 0.5))
+                                   (1e-6, None), 'log', (0.001, 0.5), symbol='τ_S')
         self.relative_weight = _param(1.0, 'relative weight w_OPL of the surround', '', 'opl-relative-weight',
-                                      (0, None), 'linear', (0.0, 2.0))
+                                      (0, None), 'linear', (0.0, 2.0), symbol='w_OPL')
         self.lambda_opl = _param(10.0, 'OPL amplification (per input luminosity range: the input is '
                                  'multiplied by lambda_opl / input_luminosity_range)', '', 'opl-amplification',
-                                 (0, None), 'log', (0.1, 100.0))
+                                 (0, None), 'log', (0.1, 100.0), symbol='λ_OPL')
         self.leaky_heat_equation = _param(1.0, '1: centre and surround are leaky heat equations (the only '
-                                          'form implemented)', '', 'leaky-heat-equation', (0, 1), 'linear',
-                                          (0, 1), grad=False)
+                                          'form implemented: 0, the linear version, is not offered)', '',
+                                          'leaky-heat-equation', (0, 1), 'linear', (0, 1), grad=False, kind='bool',
+                                          choices={'on': 1}, symbol='leaky heat equation')
         self.init_luminance = init_luminance
         for name in ('cascade', 'center', 'undershoot', 'receptor', 'surround'):
             self.register_state(name, None)
@@ -213,9 +215,6 @@ class OPL(_Stage):
     def forward(self, x):
         # The states hold deviations from the resting values, which keeps float32 precise: the
         # equations are linear and the blurs preserve constants, so this changes nothing else.
-        if float(self.leaky_heat_equation) < 0.5:
-            raise NotImplementedError('leaky-heat-equation="0" (outer-plexiform-layer/linear-version) is not '
-                                      'supported: only the leaky heat equation OPL is implemented')
         _check_state('OPL', self.center, x)
         n = int(round(float(self.n_center)))
         zero = torch.zeros_like(x[:, :, :1])
@@ -311,15 +310,16 @@ class Bipolar(_Stage):
     def __init__(self):
         super().__init__()
         self.lambda_amp = _param(0.0, 'feedback amplification lambda_A of the adaptation (0: no gain control)',
-                                 'Hz', 'adaptation-feedback-amplification__Hz', (0, None), 'linear', (0, 500))
+                                 'Hz', 'adaptation-feedback-amplification__Hz', (0, None), 'linear', (0, 500),
+                                 symbol='λ_A')
         self.g_leak = _param(50.0, 'inert leak conductance g_0 of the bipolar potential', 'Hz',
-                             'bipolar-inert-leaks__Hz', (1e-6, None), 'log', (0.5, 500.0))
+                             'bipolar-inert-leaks__Hz', (1e-6, None), 'log', (0.5, 500.0), symbol='g_0')
         self.input_amp = _param(50.0, 'amplification lambda_in of the OPL current', 'Hz',
-                                'opl-amplification__Hz', (0, None), 'log', (1.0, 1000.0))
+                                'opl-amplification__Hz', (0, None), 'log', (1.0, 1000.0), symbol='λ_in')
         self.tau = _param(0.005, 'time constant tau_A of the adaptation conductance', 's',
-                          'adaptation-tau__sec', (1e-6, None), 'log', (0.001, 1.0))
+                          'adaptation-tau__sec', (1e-6, None), 'log', (0.001, 1.0), symbol='τ_A')
         self.adaptation_sigma = _param(0.2, 'standard deviation sigma_A of the adaptation blur', 'deg',
-                                       'adaptation-sigma__deg', (0, None), 'log', (0.01, 5.0))
+                                       'adaptation-sigma__deg', (0, None), 'log', (0.01, 5.0), symbol='σ_A')
         for name in ('input_prev', 'V', 'g_A'):
             self.register_state(name, None)
 
