@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .o import Ox, save_name
+from .locking import lock_of, locked
 from .utils import make_tensor_5d, to_numpy
 from .variables import Parameter, Resolution, State, VirtualParameter
 
@@ -288,6 +289,7 @@ class Layer(torch.nn.Module):
 
     def __init__(self, *args, **kwargs):
         super().__init__()
+        lock_of(self)  # before any sublayer is assigned: sublayers join this lock
         object.__setattr__(self, '_state_defaults', OrderedDict())
         object.__setattr__(self, '_virtual_parameters', OrderedDict())
         self._state_stack = []
@@ -355,7 +357,17 @@ class Layer(torch.nn.Module):
         self._non_persistent_buffers_set.add(name)
         return t
 
+    @property
+    def lock(self):
+        """The model's re-entrant lock (see :mod:`convis.locking`), shared by all layers of one model tree.
+
+        Running the model, changing its state or parameters, the widgets and the Runner hold it; hold it
+        yourself to make several calls atomic: ``with retina.lock: retina.clear_state(); retina.run(x)``.
+        """
+        return lock_of(self)
+
     # ------------------------------------------------------------------ devices
+    @locked
     def _apply(self, fn, *args, **kwargs):
         result = super()._apply(fn, *args, **kwargs)
         probe = fn(torch.zeros(1))
@@ -451,6 +463,7 @@ class Layer(torch.nn.Module):
             raise TypeError('%s was called with a stream: use .run(stream, dt=..., max_t=...)' % type(self).__name__)
         return a
 
+    @locked
     def __call__(self, *args, **kwargs):
         depth = _call_depth()
         if depth == 0 and self.dims is not None:
@@ -461,6 +474,7 @@ class Layer(torch.nn.Module):
         finally:
             _local.depth = depth
 
+    @locked
     def run(self, the_input, dt=None, t=0, detach=True, max_t=None, progress=None):
         """Runs the model over ``the_input`` in chunks of ``dt`` frames and returns an :class:`Output`.
 
@@ -522,11 +536,13 @@ class Layer(torch.nn.Module):
         """(dotted name, tensor or None) for every state of the model."""
         return [(path, m._buffers[name]) for path, m, name in self._state_slots()]
 
+    @locked
     def get_state(self):
         """A snapshot (copies) of every state, as an OrderedDict ``dotted.name -> tensor``."""
         return OrderedDict((path, None if m._buffers[name] is None else m._buffers[name].detach().clone())
                            for path, m, name in self._state_slots())
 
+    @locked
     def set_state(self, d):
         """Sets states from a dict made by :meth:`get_state` (values are copied)."""
         slots = {path: (m, name) for path, m, name in self._state_slots()}
@@ -537,20 +553,24 @@ class Layer(torch.nn.Module):
             m, name = slots[k]
             m._buffers[name] = None if v is None else _plain_tensor(v).detach().clone()
 
+    @locked
     def push_state(self):
         """Pushes a snapshot of the state onto a stack (see :meth:`pop_state`)."""
         self._state_stack.append(self.get_state())
 
+    @locked
     def pop_state(self):
         """Restores the state pushed last."""
         self.set_state(_pop(self._state_stack, 'pop_state'))
 
+    @locked
     def clear_state(self):
         """Sets every state back to its default (the steady state a layer starts in)."""
         for path, m, name in self._state_slots():
             default = m._state_defaults[name]
             m._buffers[name] = None if default is None else default.clone()
 
+    @locked
     def detach_state(self):
         """Cuts the autograd graph at the current state (truncated back-propagation)."""
         for path, m, name in self._state_slots():
@@ -579,6 +599,7 @@ class Layer(torch.nn.Module):
         slots.update(self.named_virtual_parameters())
         return slots
 
+    @locked
     def set_parameters(self, d, warn=False, strict=True):
         """Sets parameters from a dict ``name -> value`` (dotted names, or the flat ``_``-joined names of ``.p._all``).
 
@@ -617,6 +638,7 @@ class Layer(torch.nn.Module):
             raise ValueError('save_parameters supports filetype="npz" only, not %r' % (filetype,))
         np.savez(filename, **self.get_parameters())
 
+    @locked
     def load_parameters(self, filename, filetype='npz', warn=False, strict=True):
         """Loads parameters saved by :meth:`save_parameters` (see :meth:`set_parameters` for name matching)."""
         if filetype != 'npz':
@@ -625,10 +647,12 @@ class Layer(torch.nn.Module):
             d = OrderedDict((k, f[k]) for k in f.files)
         self.set_parameters(d, warn=warn, strict=strict)
 
+    @locked
     def push_parameters(self):
         """Pushes a copy of all parameter values onto a stack."""
         self._parameter_stack.append(self.get_parameters())
 
+    @locked
     def pop_parameters(self):
         """Restores the parameter values pushed last."""
         self.set_parameters(_pop(self._parameter_stack, 'pop_parameters'))
@@ -645,6 +669,7 @@ class Layer(torch.nn.Module):
         return {'parameters': self.get_parameters(), 'state': self.get_state(), 'optimizer': opt,
                 'optimizer_state': None if opt is None else _clone_nested(opt.state_dict())}
 
+    @locked
     def set_all(self, d):
         self.set_parameters(d['parameters'])
         self.set_state(d['state'])
@@ -652,17 +677,21 @@ class Layer(torch.nn.Module):
         if d['optimizer'] is not None and d.get('optimizer_state') is not None:
             d['optimizer'].load_state_dict(_clone_nested(d['optimizer_state']))
 
+    @locked
     def push_all(self):
         """Pushes parameters, state and optimizer onto a stack of their own."""
         self._all_stack.append(self.get_all())
 
+    @locked
     def pop_all(self):
         self.set_all(_pop(self._all_stack, 'pop_all'))
 
+    @locked
     def store_all(self, name):
         """Stores parameters, state and optimizer under ``name`` (see :meth:`retrieve_all`)."""
         self._stored[name] = self.get_all()
 
+    @locked
     def retrieve_all(self, name):
         """Restores what :meth:`store_all` stored under ``name`` (the entry is kept)."""
         if name not in self._stored:
@@ -676,6 +705,7 @@ class Layer(torch.nn.Module):
                 p.requires_grad_(requires_grad)
         return self
 
+    @locked
     def parse_config(self, config, prefix='', key='retina_config_key'):
         """Sets every parameter that has a configuration key from ``config`` (anything with ``get(dotted_key)``).
 
@@ -733,6 +763,7 @@ class Layer(torch.nn.Module):
             raise ValueError('input has %d frames but the target has %d' % (x.shape[2], y.shape[2]))
         return x, y, _chunk_bounds(t, x.shape[2], dt)
 
+    @locked
     def optimize(self, inp, outp, optimizer=None, loss_fn=None, dt=None, t=0, t_skip=0, progress=None):
         """Fits the parameters so that the output for ``inp`` approaches ``outp``; returns the loss per chunk.
 
@@ -789,6 +820,7 @@ class Layer(torch.nn.Module):
                 if lo is not None or hi is not None:
                     p.clamp_(min=lo, max=hi)
 
+    @locked
     def compute_loss(self, inp, outp, loss_fn=None, dt=None, t=0):
         """The loss per chunk of ``dt`` frames (like :meth:`optimize`, without changing anything).
 
@@ -809,6 +841,7 @@ class Layer(torch.nn.Module):
         return losses if dt is not None else losses[0]
 
     # ------------------------------------------------------------------ impulse responses and display
+    @locked
     def impulse_response(self, shp=(500, 10, 10), dt=500):
         """The response to a unit impulse at the centre of the first frame of a ``(t, x, y)`` input.
 
