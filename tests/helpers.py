@@ -1,4 +1,5 @@
 """Assertions and paths shared by the tests (import with ``from helpers import ...``)."""
+import hashlib
 import os
 
 import numpy as np
@@ -45,10 +46,44 @@ def low_pass(layer, x):
     return torch.cat(out, dim=2)
 
 
-REFERENCE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference'))
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 
 
 def reference_path(*parts):
-    """Path to a file of the shared reference data (VirtualRetina outputs, configurations, seed documents),
-    kept in ``shared/reference`` beside the repository."""
-    return os.path.join(REFERENCE, *parts)
+    """Path to a file of the test data in ``tests/data`` (VirtualRetina configurations and reference outputs)."""
+    return os.path.join(DATA, *parts)
+
+
+def reference_stimulus(name):
+    """The stimulus of the VirtualRetina reference runs (``tests/data/virtualretina/README.md``), float32
+    luminance in 0...255 with axes (frame, y, x): 200 frames of 64 x 64 pixels.
+
+    ``grating``: ``127.5 (1 + 0.5 sin(2 pi (4 x / 64 + 2 y / 64 - 0.02 t)))`` (computed in float64);
+    ``flash``: 127.5 everywhere except 255 in the square ``y in [22, 38)``, ``x in [26, 42)`` of frames 50...99.
+    """
+    t, y, x = np.arange(200)[:, None, None], np.arange(64)[None, :, None], np.arange(64)[None, None, :]
+    if name == 'grating':
+        return (127.5 * (1 + 0.5 * np.sin(2 * np.pi * (4 * x / 64 + 2 * y / 64 - 0.02 * t)))).astype(np.float32)
+    if name == 'flash':
+        stimulus = np.full((200, 64, 64), 127.5, dtype=np.float32)
+        stimulus[50:100, 22:38, 26:42] = 255
+        return stimulus
+    raise ValueError('no reference stimulus %r (grating or flash)' % (name[:40],))
+
+
+def virtualretina_reference(name):
+    """The arrays of ``tests/data/virtualretina/<name>.npz`` as a dict, decoded as the README there describes:
+    each ``<key>__planes`` (four byte planes of float32 maps) becomes ``<key>`` (float32), and ``stimulus`` is
+    recomputed and checked against the SHA-256 of the stimulus VirtualRetina was given."""
+    with np.load(reference_path('virtualretina', name + '.npz')) as d:
+        out = {}
+        for key in d.files:
+            if key.endswith('__planes'):
+                planes = d[key]
+                out[key[:-len('__planes')]] = np.moveaxis(planes, 0, -1).copy().view('<f4')[..., 0]
+            else:
+                out[key] = d[key]
+    stimulus = reference_stimulus(str(out['stimulus_name']))
+    assert hashlib.sha256(stimulus.astype('<f4')).hexdigest() == str(out['stimulus_sha256']), name
+    out['stimulus'] = stimulus
+    return out

@@ -1,8 +1,8 @@
 """The plotting and animation examples of the API reference run unchanged, and draw what they say.
 
-Each example is the code of seed document 004 (its flattened lines are checked to be in the
-document).  Code from ``.. plot::`` blocks runs in the namespace Sphinx's plot directive gives
-(``np`` and ``plt``); the figure is then rendered to PNG, as the directive does.
+Each example is the code of the original toolbox's API reference (``convis.utils`` plots, animations,
+``OrthographicWrapper``), written out here.  Code from ``.. plot::`` blocks runs in the namespace Sphinx's plot
+directive gives (``np`` and ``plt``); the figure is then rendered to PNG, as the directive does.
 """
 import gc
 import io
@@ -15,10 +15,6 @@ import pytest
 from matplotlib.animation import FuncAnimation
 
 import convis
-from helpers import reference_path
-
-with open(reference_path('seed-docs', '004_9934f7d205622725.txt')) as f:
-    DOC = ' '.join(f.read().replace('>>>', ' ').replace('..', ' ').split())
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +25,8 @@ def _close_figures():
 
 
 def run_example(code, **namespace):
-    """Checks that every line of ``code`` is in the document, runs it and renders the figure."""
+    """Runs the example ``code`` and renders the figure."""
     code = textwrap.dedent(code).strip()
-    for line in code.split('\n'):
-        assert ' '.join(line.split()) in DOC, line
     ns = dict(np=np, plt=plt, **namespace)
     exec(compile(code, '<seed example>', 'exec'), ns)
     fig = plt.gcf()
@@ -119,13 +113,12 @@ def test_plot_tensor_with_channels_examples(axis, call, n_axes):
 
 @pytest.mark.filterwarnings('ignore:Animation was deleted without rendering')
 def test_animation_examples():
+    """The three examples (after ``%matplotlib notebook``) share their first two lines; the values they show
+    at the prompt are kept in names here."""
     ns = {}
     exec(compile('import convis\ninp = convis.samples.moving_grating(5000)\nanim = convis.animate(inp)\n'
                  'video = convis.variable_describe.animate_to_video(inp)\n'
                  'js = convis.variable_describe.animate_to_html(inp)', '<seed example>', 'exec'), ns)
-    for line in ['import convis', 'inp = convis.samples.moving_grating(5000)', 'convis.animate(inp)',
-                 'convis.variable_describe.animate_to_video(inp)', 'convis.variable_describe.animate_to_html(inp)']:
-        assert line in DOC
     n_frames = math.ceil(ns['inp'].shape[-3] / 10)
     assert isinstance(ns['anim'], FuncAnimation) and len(list(ns['anim'].new_frame_seq())) == n_frames
     assert ns['video'].data.startswith('<video') and 'data:video/mp4;base64,' in ns['video'].data

@@ -1,12 +1,9 @@
 """The Runner and stream examples of the user documentation run unchanged and do what they say.
 
-The code is read from the seed documents themselves (the block after a given sentence), so a
-change to either side shows up here.
+The examples are those of the original toolbox's usage guide ("Using Runner objects") and examples page ("Running
+convis in a thread", "Input streams"), written out here as the user types them.
 """
-import glob
 import os
-import re
-import textwrap
 import threading
 import time
 
@@ -16,24 +13,47 @@ import pytest
 from PIL import Image
 
 import convis
-from helpers import reference_path
 
+USING_RUNNER_OBJECTS = """
+import convis, time
+import numpy as np
 
-def doc_block(document, after):
-    """The first code block (``.. code-block::`` or ``::``) after the text ``after`` in a seed document."""
-    with open(glob.glob(reference_path('seed-docs', document + '_*.txt'))[0]) as f:
-        text = f.read()
-    rest = text[text.index(after) + len(after):]
-    lines = rest.split('\n')
-    i = 0
-    while not lines[i].startswith('    ') or lines[i].strip() in ('python',):
-        i += 1
-    block = []
-    while i < len(lines) and (lines[i].startswith('    ') or not lines[i].strip()):
-        block.append(lines[i])
-        i += 1
-    code = textwrap.dedent('\n'.join(block)).strip()
-    return '\n'.join(re.sub(r'^>>> ?', '', line) for line in code.split('\n'))
+inp = convis.streams.RandomStream(size=(10,10),pixel_per_degree=1.0,level=100.2,mean=128.0)
+out1 = convis.streams.SequenceStream(sequence=np.ones((0,10,10)), max_frames=10000)
+retina = convis.retina.Retina()
+runner = convis.base.Runner(retina, input = inp, output = out1)
+runner.start()
+time.sleep(5) # let thread run for 5 seconds or longer
+plot(out1.sequence.mean((1,2)))
+# some time later
+runner.stop()
+"""
+
+RUNNER_IN_ITS_OWN_THREAD = """
+import convis
+model = convis.retina.Retina()
+input_stream = convis.streams.RandomStream(size=(50,50))
+output_stream = convis.streams.InrImageStreamWriter('output.inr')
+runner = convis.Runner(model,input_stream,output_stream)
+runner.start()
+"""
+
+SOME_INPUT = """
+import convis
+retina = convis.retina.Retina()
+"""
+
+STREAM_CLASSES = """
+inp = convis.streams.ImageSequence('input_*.jpg')
+# or
+inp = convis.streams.VideoReader('a_video.mp4')
+# or
+inp = np.random.randn(2000,50,50)
+"""
+
+RUN_IN_BATCHES = """
+o = retina.run(inp, dt=500)
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +67,8 @@ def _clean_up():
 
 
 def test_using_runner_objects_example():
-    code = doc_block('000', 'The execution can also happen in a separate thread:')
-    assert 'runner.start()' in code and 'time.sleep(5)' in code and 'runner.stop()' in code
     ns = {'plot': plt.plot}
-    exec(compile(code, '<Using Runner objects>', 'exec'), ns)
+    exec(compile(USING_RUNNER_OBJECTS, '<Using Runner objects>', 'exec'), ns)
     runner, out1 = ns['runner'], ns['out1']
     assert not runner.is_running and runner.exception is None
     assert [t for t in threading.enumerate() if t.name == 'convis-Runner'] == []
@@ -66,10 +84,8 @@ def test_using_runner_objects_example():
 
 def test_a_runner_runs_in_its_own_thread_into_an_inr_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = doc_block('001', 'A runner runs in its own thread and consumes an input stream::')
-    assert "InrImageStreamWriter('output.inr')" in code and code.endswith('runner.start()')
     ns = {}
-    exec(compile(code, '<A runner runs in its own thread>', 'exec'), ns)
+    exec(compile(RUNNER_IN_ITS_OWN_THREAD, '<A runner runs in its own thread>', 'exec'), ns)
     runner = ns['runner']
     assert runner.is_running
     end = time.monotonic() + 60
@@ -91,19 +107,16 @@ def test_image_sequence_and_video_examples(tmp_path, monkeypatch):
         Image.fromarray(f).save('input_%03d.jpg' % i)
     with convis.streams.VideoWriter('a_video.mp4', value_range=(0, 255)) as w:
         w.put(frames)
-    setup = doc_block('001', 'some input:')
-    streams = doc_block('001', 'you can use a stream class:')
-    running = doc_block('001', 'to split up the input into smaller batches.')
-    assert "ImageSequence('input_*.jpg')" in streams and "VideoReader('a_video.mp4')" in streams
-    assert running == 'o = retina.run(inp, dt=500)'
     ns = {'np': np}
-    exec(compile(setup, '<retina>', 'exec'), ns)
-    for line in streams.split('\n'):
-        if line.startswith('inp = convis.streams'):
-            exec(compile(line, '<stream>', 'exec'), ns)
-            exec(compile(running, '<run>', 'exec'), ns)
-            o = ns['o']
-            assert o[0] is o.ganglion_spikes_ON and o[1] is o.ganglion_spikes_OFF
-            assert tuple(o[0].shape) == (1, 1, 30, 20, 24)
-            ns['retina'].clear_state()
+    exec(compile(SOME_INPUT, '<retina>', 'exec'), ns)
+    inputs = [line for line in STREAM_CLASSES.split('\n') if line.startswith('inp = ')]
+    assert len(inputs) == 3
+    for line, frames in zip(inputs, (30, 30, 2000)):
+        exec(compile(line, '<input>', 'exec'), ns)
+        exec(compile(RUN_IN_BATCHES, '<run>', 'exec'), ns)
+        o = ns['o']
+        assert o[0] is o.ganglion_spikes_ON and o[1] is o.ganglion_spikes_OFF
+        assert tuple(o[0].shape) == (1, 1, frames) + ((20, 24) if frames == 30 else (50, 50))
+        assert o[0].sum() + o[1].sum() > 0
+        ns['retina'].clear_state()
     assert os.path.exists('a_video.mp4')
