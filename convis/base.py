@@ -842,21 +842,48 @@ class Layer(torch.nn.Module):
 
     # ------------------------------------------------------------------ impulse responses and display
     @locked
-    def impulse_response(self, shp=(500, 10, 10), dt=500):
-        """The response to a unit impulse at the centre of the first frame of a ``(t, x, y)`` input.
+    def adapting_luminance(self):
+        """The uniform luminance (input units) the model starts adapted to after :meth:`clear_state`.
 
-        The model's state is preserved (pushed and popped); the response starts from the cleared state.
+        A layer that starts in the steady state of a uniform screen says so with an ``init_luminance``
+        attribute (None: half the ``input_luminosity_range``, as the retina's OPL does); the first such
+        layer found in :meth:`modules` order answers.  0 for models without one.
+        """
+        for m in self.modules():
+            if isinstance(m, Layer) and hasattr(m, 'init_luminance'):
+                lum = m.init_luminance
+                return float(m.resolution.input_luminosity_range / 2 if lum is None else lum)
+        return 0.0
+
+    def impulse_response(self, shp=(500, 10, 10), dt=500, amplitude=1.0, background=None):
+        """The response to an impulse at the centre of the first frame, relative to the background's response.
+
+        .. math:: r = M(b + a\\,\\delta_{t,0}\\delta_{i,c_x}\\delta_{j,c_y}) - M(b)
+
+        Both runs start from the cleared state on a uniform ``(t, x, y)`` screen of luminance ``b``
+        (``background``, input units; default :meth:`adapting_luminance`, the grey the model starts
+        adapted to), so a model that adapts to grey shows its true impulse response and not its
+        reaction to a screen going dark.  ``amplitude`` is the height of the impulse (input units).
+        The model's state is preserved (pushed and popped).  Returns an :class:`Output` of differences
+        (of spike counts, for spiking outputs: a single noisy trial).
         """
         if len(shp) != 3:
             raise ValueError('shp must be (t, x, y), not %r' % (shp,))
-        x = np.zeros(shp, dtype=np.float32)
-        x[0, shp[1] // 2, shp[2] // 2] = 1.0
+        b = self.adapting_luminance() if background is None else float(background)
+        if not (np.isfinite(b) and np.isfinite(amplitude)):
+            raise ValueError('background (%r) and amplitude (%r) must be finite' % (b, amplitude))
+        grey = np.full(shp, b, dtype=np.float32)
+        x = grey.copy()
+        x[0, shp[1] // 2, shp[2] // 2] += amplitude
         self.push_state()
         try:
             self.clear_state()
-            return self.run(x, dt=dt)
+            o = self.run(x, dt=dt)
+            self.clear_state()
+            o_grey = self.run(grey, dt=dt)
         finally:
             self.pop_state()
+        return Output([a - g for a, g in zip(o, o_grey)], keys=o.keys)
 
     def plot_impulse(self, shp=(500, 10, 10), dt=500):
         """Plots the temporal response at the centre to a one-frame impulse; returns the :class:`Output`."""
