@@ -258,7 +258,8 @@ def _finite_pair(what, pair, allow_none=False):
         except (TypeError, ValueError):
             raise ValueError('%s must hold numbers, not %.60r' % (what, v)) from None
         if not math.isfinite(f):
-            raise ValueError('%s must be finite numbers%s, not %r' % (what, ' (None for no bound)' if allow_none else '', f))
+            raise ValueError('%s must be finite numbers%s, not %r'
+                             % (what, ' (None for no bound)' if allow_none else '', f))
         out.append(f)
     if out[0] is not None and out[1] is not None and out[0] > out[1]:
         raise ValueError('%s: the low end %g is above the high end %g' % (what, out[0], out[1]))
