@@ -10,6 +10,7 @@ import torch
 import convis
 from convis_widgets import (ImpulseResponsePanel, KernelVolume, impulse_response, load_stimulus,
                             make_stimulus)
+from convis_widgets.impulse import firing_rate
 from convis_widgets.volume import kernel_3d, lobe_surfaces
 from helpers import low_pass
 
@@ -38,34 +39,153 @@ def test_impulse_response_is_the_analytic_filter_and_keeps_the_state():
     m = LowPass()
     m.run(np.ones((5, 7, 7)))
     before = m.get_state()['y'].clone()
-    outs, keys = impulse_response(m, (40, 7, 7), amplitude=2.0, chunk=7)
-    assert keys == ['ON', 'OFF']
-    np.testing.assert_allclose(outs[0][0, 0, :, 3, 3], analytic(0.01, 2.0, 40), rtol=1e-5)
-    assert np.abs(outs[0][0, 0, :, 0, 0]).max() == 0  # only the centre pixel responds
-    np.testing.assert_allclose(outs[1], -outs[0])
+    r = impulse_response(m, (40, 7, 7), amplitude=2.0, chunk=7)
+    assert r.keys == ['ON', 'OFF'] and r.background == 0.0
+    np.testing.assert_allclose(r.responses[0][0, 0, :, 3, 3], analytic(0.01, 2.0, 40), rtol=1e-5)
+    assert np.abs(r.responses[0][0, 0, :, 0, 0]).max() == 0  # only the centre pixel responds
+    np.testing.assert_allclose(r.responses[1], -r.responses[0])
     assert torch.equal(m.get_state()['y'], before)
+    # on a grey of 3: the grey's own response (a rising low-pass) is subtracted
+    g = impulse_response(m, (40, 7, 7), amplitude=2.0, background=3.0)
+    np.testing.assert_allclose(g.responses[0][0, 0, :, 3, 3], analytic(0.01, 2.0, 40), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g.baseline[0][0, 0, :, 0, 0], 3.0 * (1 - np.exp(-0.1) ** np.arange(1, 41)),
+                               rtol=1e-4)
+    with pytest.raises(ValueError, match='positive'):
+        impulse_response(m, (0, 3, 3))
+
+
+def independent_opl_difference(opl, t=40, size=21, amplitude=255.0):
+    """The OPL run by hand on its adapting grey with and without a centre impulse, minus each other."""
+    grey = np.full((t, size, size), opl.resolution.input_luminosity_range / 2, np.float32)
+    flash = grey.copy()
+    flash[0, size // 2, size // 2] += amplitude
+    opl.clear_state()
+    a = opl.run(flash, dt=t)[0][0, 0].numpy()
+    opl.clear_state()
+    return a - opl.run(grey, dt=t)[0][0, 0].numpy()
+
+
+def test_opl_panel_subtracts_the_adapting_grey():
+    # before: the impulse was shown on black to an OPL adapted to grey: every pixel read -2.92 at 10 ms
+    # and the centre peak 2.72 instead of 5.64
+    opl = convis.retina.Retina().opl
+    expected = independent_opl_difference(opl)
+    panel = ImpulseResponsePanel(opl, shape=(40, 21, 21), auto=False)
+    trace = panel.traces['output']
+    np.testing.assert_allclose(trace, expected[:, 10, 10], atol=1e-4)
+    assert abs(trace.max() - 5.638) < 0.01 and abs(expected[:, 10, 10].max() - 5.638) < 0.01
+    assert np.abs(panel.responses['output'][0, 0, :, 0, 0]).max() < 1e-4
+    np.testing.assert_allclose(np.array(panel.lines['output'].y), trace)
+    view, = panel.views
+    assert view.frame == 1 and view.unit  # the peak frame, a colour bar with a unit
+    peak_map = view.values()[0, 0, view.frame]
+    assert np.abs(peak_map).max() == pytest.approx(np.abs(expected).max(), rel=1e-4)
+    panel.close()
+
+
+@pytest.fixture(scope='module')
+def retina_panel():
+    retina = convis.retina.Retina(seed=3)
+    panel = ImpulseResponsePanel(retina, shape=(60, 15, 15), auto=False, trials=16)
+    yield retina, panel
+    panel.close()
+
+
+def test_retina_panel_shows_linear_stages_and_on_off_rates(retina_panel):
+    retina, panel = retina_panel
+    assert list(panel.traces) == ['OPL', 'bipolar', 'ganglion input ON', 'ganglion input OFF',
+                                  'firing rate ON', 'firing rate OFF']
+    assert retina.record == ()  # the panel's temporary recording is undone
+    np.testing.assert_allclose(panel.traces['OPL'], independent_opl_difference(retina.opl, 60, 15)[:, 7, 7],
+                               atol=1e-4)
+    on, off = panel.traces['firing rate ON'], panel.traces['firing rate OFF']
+    assert set(panel.rates) == {'ganglion_spikes_ON', 'ganglion_spikes_OFF'}
+    # rates in Hz, both clearly visible and different: a bright flash excites ON first, OFF on the rebound
+    assert on.min() >= 0 and off.min() >= 0
+    assert on.max() > 20 and off.max() > 10 and np.abs(on - off).max() > 10
+    assert int(np.argmax(on)) < int(np.argmax(off))
+    g_on, g_off = panel.traces['ganglion input ON'], panel.traces['ganglion input OFF']
+    assert g_on.max() > 100 and g_off.min() < -10 and not np.allclose(g_on, -g_off)
+    a, b = panel.lines['firing rate ON'], panel.lines['firing rate OFF']
+    assert list(a.colors) != list(b.colors) and (a.line_style, b.line_style) == ('solid', 'dashed')
+    for k in ('ganglion input ON', 'firing rate ON', 'ganglion input OFF', 'firing rate OFF'):
+        np.testing.assert_allclose(np.array(panel.lines[k].y), panel.traces[k])
+    assert [f.title for f in panel.figures] == ['OPL and bipolar (minus their response to grey)',
+                                                'ganglion input current (minus grey)',
+                                                'ganglion firing rate (mean of trials)']
+    assert panel.figures[2].axes[1].label == 'rate (Hz)'
+
+
+def test_retina_panel_legends_are_beside_the_plots(retina_panel):
+    _, panel = retina_panel
+    for fig, legend in zip(panel.figures, panel.legends):
+        marks = [m for m in fig.marks if m.labels]
+        assert marks and not any(m.display_legend for m in fig.marks)  # nothing drawn over the data
+        row = next(c for c in panel.children[0].children if fig in c.children)
+        assert list(row.children) == [fig, legend]  # the labelled list is a sibling, outside the figure
+        for m in marks:
+            assert m.labels[0] in legend.value and m.colors[0] in legend.value
+    assert 'dashed' in panel.legends[2].value
+
+
+def test_retina_panel_maps_start_at_their_peaks(retina_panel):
+    _, panel = retina_panel
+    assert [v.title for v in panel.views] == ['OPL', 'bipolar', 'ganglion input ON', 'ganglion input OFF']
+    assert [v.unit for v in panel.views] == ['a.u.', 'a.u.', 'Hz', 'Hz']
+    for v in panel.views:
+        values = v.values()[0, 0]
+        peak = int(np.argmax(np.abs(values).max(axis=(1, 2))))
+        assert v.frame == peak > 0
+        assert np.abs(values[v.frame]).max() > 0.5 * np.abs(values).max() > 0
+    assert [v.frame for v in panel.views] == [1, 2, 4, 4]
+    # each plot's cursor marks its first map's frame; the rate plot has no map and no cursor
+    assert list(panel.cursors[0].x) == [pytest.approx(0.01)] * 2
+    assert list(panel.cursors[1].x) == [pytest.approx(0.04)] * 2
+    assert panel.cursors[2].visible is False
+
+
+def test_firing_rate_is_counts_per_second_smoothed():
+    counts = np.zeros(101)
+    counts[50] = 3.0
+    r = firing_rate(counts, 0.01, 0.02)
+    assert r.sum() * 0.01 == pytest.approx(3.0)  # no spike lost
+    assert int(np.argmax(r)) == 50 and r[50] < 300
+    np.testing.assert_allclose(firing_rate(np.full(40, 0.5), 0.01, 0.05), 50.0)  # constant at the ends too
+    np.testing.assert_allclose(firing_rate(counts, 0.01, 0.0), counts / 0.01)
+    with pytest.raises(ValueError):
+        firing_rate(counts, 0.0, 0.01)
 
 
 def test_panel_shows_on_and_off_and_recomputes_when_a_parameter_changes():
     m = LowPass()
     panel = ImpulseResponsePanel(m, shape=(50, 5, 5), time=0.003)
-    assert list(panel.lines.labels) == ['ON', 'OFF']
-    y = np.array(panel.lines.y)
-    np.testing.assert_allclose(y[0], analytic(0.01, 1.0, 50), rtol=1e-5)
-    np.testing.assert_allclose(panel.lines.x, np.arange(50) * 0.001)
+    assert list(panel.traces) == ['ON', 'OFF']
+    np.testing.assert_allclose(panel.traces['ON'], analytic(0.01, 1.0, 50), rtol=1e-5)
+    np.testing.assert_allclose(panel.lines['ON'].x, np.arange(50) * 0.001)
     assert [v.title for v in panel.views] == ['ON', 'OFF']
     assert panel.views[0].frame == 3 and panel.views[0].n_frames == 50
-    assert list(panel.cursor.x) == [pytest.approx(0.003)] * 2
+    assert list(panel.cursors[0].x) == [pytest.approx(0.003)] * 2
     m.p.gain = 3.0
     m.tau = 0.02
     assert panel.worker.wait_idle(10)
-    np.testing.assert_allclose(np.array(panel.lines.y)[0], analytic(0.02, 3.0, 50), rtol=1e-5)
+    np.testing.assert_allclose(np.array(panel.lines['ON'].y), analytic(0.02, 3.0, 50), rtol=1e-5)
     assert panel.computed >= 2
     panel.views[0].frame = 10
-    assert list(panel.cursor.x) == [pytest.approx(0.010)] * 2
+    assert list(panel.cursors[0].x) == [pytest.approx(0.010)] * 2
     panel.close()
     assert not any(t.name == 'convis-impulse' for t in threading.enumerate())
     m.p.gain = 1.0  # a closed panel no longer follows
+
+
+def test_panel_maps_follow_the_peak_until_moved():
+    m = LowPass()
+    panel = ImpulseResponsePanel(m, shape=(30, 5, 5), auto=False)
+    assert [v.frame for v in panel.views] == [0, 0]  # a low-pass peaks at once
+    panel.views[1].frame = 7
+    m.tau = 0.02
+    panel.compute()
+    assert [v.frame for v in panel.views] == [0, 7]  # a frame chosen by hand stays
+    panel.close()
 
 
 def test_panel_reports_errors():
