@@ -46,13 +46,48 @@ def _is_stream(x):
             and callable(getattr(x, 'get', None)))
 
 
-def _check_finite(t, what='input'):
+def _check_finite(t, what='input', bound=None, bound_doc=''):
+    """Raises a ValueError when the tensor ``t`` holds NaN or infinite values, or (with ``bound``) a value
+    of magnitude above ``bound``; the message names the largest magnitude and ``bound_doc``."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return
+    if bound is not None:
+        # the largest magnitude (two fast reductions) is NaN or infinite when any value is
+        x = t.detach()
+        largest = float(torch.maximum(x.amax(), -x.amin()))
+        if largest == largest and largest <= bound:
+            return
     # a sum is NaN or infinite when any value is (one fast reduction); only then (or when the finite
     # values overflow the sum) every value is looked at
-    if t.is_floating_point() and t.numel() > 0 and not bool(torch.isfinite(t.detach().sum())) \
-            and not bool(torch.isfinite(t).all()):
-        bad = int((~torch.isfinite(t)).sum())
+    elif bool(torch.isfinite(t.detach().sum())) or bool(torch.isfinite(t).all()):
+        return
+    bad = int((~torch.isfinite(t)).sum())
+    if bad:
         raise ValueError('%s contains %d NaN or infinite value(s) out of %d' % (what, bad, t.numel()))
+    raise ValueError('%s has a value of magnitude %.4g, above the bound %.4g%s' % (what, largest, bound, bound_doc))
+
+
+def _check_states_finite(layer, before):
+    """After a call of ``layer``: when a floating state became NaN or infinite, restores the states ``before``
+    (a :meth:`Layer.get_state` snapshot) and raises a ValueError naming them (later chunks would inherit
+    the NaN or infinity forever)."""
+    # one sum over all states is NaN or infinite when any value is (or when large finite values overflow it)
+    values = [v.detach().reshape(-1) for _, v in layer.named_states() if v is not None and v.is_floating_point()]
+    if not values:
+        return
+    try:
+        total = torch.cat(values).sum()
+    except RuntimeError:  # states on several devices
+        total = sum(v.sum().cpu() for v in values)
+    if bool(torch.isfinite(total)):
+        return
+    bad = [path for path, v in layer.named_states()
+           if v is not None and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        layer.set_state(before)
+        raise ValueError('%s: the state %s became NaN or infinite in this call (the arithmetic overflowed: is the '
+                         'input or a parameter far out of its range?); the state is restored to what it was '
+                         'before the call' % (type(layer).__name__, ', '.join(bad)))
 
 
 def _as_tensor(a, dtype=None, device=None):
@@ -468,11 +503,21 @@ class Layer(torch.nn.Module):
         depth = _call_depth()
         if depth == 0 and self.dims is not None:
             args = tuple(self._prepare_input(a) for a in args)
+        # the outermost call keeps the states from before: a call that fails (or whose arithmetic leaves a
+        # state NaN or infinite) changes no state
+        before = self.get_state() if depth == 0 else None
         _local.depth = depth + 1
         try:
-            return super().__call__(*args, **kwargs)
+            out = super().__call__(*args, **kwargs)
+        except BaseException:
+            if before is not None:
+                self.set_state(before)
+            raise
         finally:
             _local.depth = depth
+        if before is not None:
+            _check_states_finite(self, before)
+        return out
 
     @locked
     def run(self, the_input, dt=None, t=0, detach=True, max_t=None, progress=None):

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from .base import Layer, Output
+from .base import Layer, Output, _check_finite
 from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking, compiled_loops_apply
 from .variables import Resolution
 from .retina_virtualretina import RetinaConfiguration, cell_positions  # noqa: F401
@@ -257,7 +257,15 @@ class Retina(Layer):
         return self
 
     # ------------------------------------------------------------------ running
+    INPUT_BOUND = 1e6
+    """Inputs of magnitude above this many times ``input_luminosity_range`` are refused (a ValueError naming
+    the largest value): no screen is that bright, and far above it the arithmetic overflows."""
+
     def forward(self, x):
+        lum = self.resolution.input_luminosity_range
+        _check_finite(x, 'the retina input', self.INPUT_BOUND * lum,
+                      ' (Retina.INPUT_BOUND %g times input_luminosity_range %g; inputs are luminances in units of '
+                      'that range)' % (self.INPUT_BOUND, lum))
         piece = self._piece_length(x)
         if piece >= x.shape[2]:
             return self._forward_piece(x)

@@ -5,13 +5,21 @@ Each step reads ``chunk_size`` frames from the input stream, runs the model on t
 model's output into the output stream(s).  ``start()`` does this in a thread until
 ``stop()`` or the end of the input; ``run(length)`` does it in the calling thread.
 
-While a runner's thread is running, the thread owns the model: do not call the model from
-another thread then, or hold ``runner.lock`` while you do (the thread takes it for every
-chunk), e.g. ``with runner.lock: model.p.tau = 0.02``.  An error in the thread stops it; the
-error is logged, kept in ``runner.exception`` and raised again by the next ``stop()``,
-``join()``, ``start()``, ``run()`` or ``optimize()``.  Stopping flushes the outputs, so files
-are complete (a video is finished by this: a stopped runner cannot add frames to it);
-``close()`` (or leaving a ``with`` block, or the end of the program) also closes the streams.
+The runner holds the model's lock (``runner.lock`` is ``model.lock``, see :mod:`convis.locking`)
+while it runs a chunk, so the model's own calls from other threads (``model.run``, a widget's
+preview) wait for the chunk under way, and several changes made under the lock land between two
+chunks, e.g. ``with runner.lock: model.p.tau = 0.02``.  Only one runner at a time may run a model
+in its thread.  An error in the thread stops it; the error is logged, kept in
+``runner.exception`` and raised again by the next ``stop()``, ``join()``, ``start()``, ``run()``
+or ``optimize()``.  Stopping flushes the outputs, so files are complete (a video is finished by
+this: a stopped runner cannot add frames to it); ``close()`` (or leaving a ``with`` block, or the
+end of the program) also closes the streams.
+
+``stop()`` and ``close()`` return within ``timeout`` seconds (:data:`STOP_TIMEOUT` by default)
+even when the thread is stuck, e.g. in the ``get()`` of an input stream that waits for frames that
+never come: the thread (a daemon) is then abandoned with a warning, the input streams are closed
+(when they have ``close()``, which unblocks most of them) and whatever it reads afterwards is
+dropped.
 
 >>> import convis, time
 >>> import numpy as np
@@ -25,11 +33,13 @@ import atexit
 import logging
 import threading
 import time
+import warnings
 import weakref
 
 import numpy as np
 
 from .streams.base import ClosedOnExit, SequenceStream, check_count, model_output_frames
+from .utils import _short_repr
 
 __all__ = ['Runner']
 
@@ -38,6 +48,9 @@ logger = logging.getLogger('convis.runner')
 _live_runners = weakref.WeakSet()
 _model_owners = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
+
+STOP_TIMEOUT = 10.0
+"""Seconds ``Runner.stop()`` and ``close()`` wait for the thread by default before abandoning it."""
 
 
 def _frames_in(a):
@@ -67,7 +80,8 @@ class Runner(ClosedOnExit):
         :class:`~convis.streams.SequenceStream` that another thread fills) until ``stop()``
 
     Attributes: ``frames`` (frames run), ``chunks``, ``elapsed`` (seconds spent running chunks),
-    ``frames_per_second``, ``losses`` (from :meth:`optimize`), ``exception``, ``is_running``, ``lock``.
+    ``frames_per_second``, ``losses`` (from :meth:`optimize`), ``exception``, ``is_running``, ``lock`` (the
+    model's lock, held while a chunk runs).
     """
 
     def __init__(self, model=None, input=None, output=None, goal=None, chunk_size=100, wait_for_input=False,
@@ -81,7 +95,8 @@ class Runner(ClosedOnExit):
             raise ValueError('chunk_size must be at least 1 frame')
         self.wait_for_input = bool(wait_for_input)
         self.poll_interval = float(poll_interval)
-        self.lock = threading.RLock()
+        self._own_lock = threading.RLock()
+        self._start_lock = threading.Lock()
         self.frames = 0
         self.chunks = 0
         self.elapsed = 0.0
@@ -91,6 +106,8 @@ class Runner(ClosedOnExit):
         self._exception_raised = True
         self._thread = None
         self._stop_event = threading.Event()
+        self.abandoned = []
+        """Threads that did not stop within the timeout of :meth:`stop` (they end when their ``get()`` returns)."""
 
     @staticmethod
     def _as_stream(s, name):
@@ -98,9 +115,15 @@ class Runner(ClosedOnExit):
             return s
         if isinstance(s, (np.ndarray, list, tuple)) or hasattr(s, 'detach'):
             return SequenceStream(s, max_frames=None)
-        raise TypeError('%s must be a stream (with get(n)) or an array of frames, not %r' % (name, s))
+        raise TypeError('%s must be a stream (with get(n)) or an array of frames, not %s' % (name, _short_repr(s)))
 
     # -------------------------------------------------------------- state
+    @property
+    def lock(self):
+        """The model's re-entrant lock (a runner of a plain callable has one of its own); held while a chunk runs."""
+        lock = getattr(self.model, 'lock', None)
+        return lock if hasattr(lock, 'acquire') else self._own_lock
+
     @property
     def is_running(self):
         """Whether the background thread is running."""
@@ -145,34 +168,43 @@ class Runner(ClosedOnExit):
             raise RuntimeError('this model is already run by another Runner; stop that one first')
 
     # -------------------------------------------------------------- one chunk
-    def _step(self, mode, n=None):
-        """Runs one chunk; returns the number of frames (0 when the input has none)."""
+    def _step(self, mode, n=None, thread=None):
+        """Runs one chunk; returns the number of frames (0 when the input has none).
+
+        The streams are read and written outside the model's lock (a stream may block); ``thread`` is the
+        runner thread calling, which drops what it read once it was abandoned by :meth:`stop`.
+        """
         n = self.chunk_size if n is None else n
+        t0 = time.perf_counter()
+        x = self.input.get(n)
+        k = _frames_in(x)
+        if k == 0:
+            return 0
+        y = None
+        if mode == 'optimize':
+            y = self.goal.get(k)
+            if _frames_in(y) != k:
+                raise ValueError('the goal stream gave %d frames for %d input frames' % (_frames_in(y), k))
+        abandoned = (lambda: thread is not self._thread) if thread is not None else (lambda: False)
+        if abandoned():
+            return 0
         with self.lock:
-            t0 = time.perf_counter()
-            x = self.input.get(n)
-            k = _frames_in(x)
-            if k == 0:
-                return 0
             if mode == 'optimize':
-                y = self.goal.get(k)
-                if _frames_in(y) != k:
-                    raise ValueError('the goal stream gave %d frames for %d input frames' % (_frames_in(y), k))
                 loss = self.model.optimize(x, y)
                 self.losses.append(float(np.sum(loss)))
+            elif hasattr(self.model, 'run'):
+                o = self.model.run(x, progress=False)
             else:
-                if hasattr(self.model, 'run'):
-                    o = self.model.run(x, progress=False)
-                else:
-                    import torch
-                    with torch.no_grad():
-                        o = self.model(x)
-                for key, stream in self._outputs():
-                    stream.put(model_output_frames(o, key))
+                import torch
+                with torch.no_grad():
+                    o = self.model(x)
             self.frames += k
             self.chunks += 1
-            self.elapsed += time.perf_counter() - t0
-            return k
+        if mode != 'optimize' and not abandoned():
+            for key, stream in self._outputs():
+                stream.put(model_output_frames(o, key))
+        self.elapsed += time.perf_counter() - t0
+        return k
 
     def _flush_outputs(self):
         for _, s in self._outputs():
@@ -184,36 +216,45 @@ class Runner(ClosedOnExit):
     def start(self, mode='run'):
         """Runs the model in a background thread (``mode='optimize'`` fits it to ``goal`` instead); returns self.
 
-        Does nothing when the thread runs already.
+        Does nothing when the thread runs already (also when two threads call it at once: one thread starts).
         """
         if mode not in ('run', 'optimize'):
-            raise ValueError("mode must be 'run' or 'optimize', not %r" % (mode,))
-        if self.is_running:
-            return self
-        with _registry_lock:
-            self._check_ready(need_goal=mode == 'optimize')
-            _model_owners[id(self.model)] = self
-        self.exception, self._exception_raised, self.input_ended = None, True, False
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._loop, args=(mode,), name='convis-Runner', daemon=True)
-        _live_runners.add(self)
-        self._thread.start()
+            raise ValueError("mode must be 'run' or 'optimize', not %s" % _short_repr(mode))
+        with self._start_lock:
+            if self.is_running:
+                return self
+            with _registry_lock:
+                self._check_ready(need_goal=mode == 'optimize')
+                _model_owners[id(self.model)] = self
+            self.exception, self._exception_raised, self.input_ended = None, True, False
+            self._stop_event = stop_event = threading.Event()
+            thread = threading.Thread(target=self._loop, args=(mode, stop_event), name='convis-Runner', daemon=True)
+            self._thread = thread
+            _live_runners.add(self)
+            thread.start()
         return self
 
-    def _loop(self, mode):
+    def _loop(self, mode, stop_event):
+        me = threading.current_thread()
         try:
-            while not self._stop_event.is_set():
-                if self._step(mode) == 0:
+            while not stop_event.is_set():
+                if self._step(mode, thread=me) == 0:
+                    if self._thread is not me:
+                        break
                     if self.wait_for_input and not getattr(self.input, 'closed', False):
-                        self._stop_event.wait(self.poll_interval)
+                        stop_event.wait(self.poll_interval)
                         continue
                     self.input_ended = True
                     break
         except BaseException as e:
-            self._fail(e)
+            if self._thread is me:
+                self._fail(e)
+            else:
+                logger.info('Runner: an abandoned thread ended with %s: %s', type(e).__name__, _short_repr(e))
         finally:
             try:
-                self._flush_outputs()
+                if self._thread is me:
+                    self._flush_outputs()
             except BaseException as e:
                 if self.exception is None:
                     self._fail(e)
@@ -226,17 +267,37 @@ class Runner(ClosedOnExit):
     def stop(self, timeout=None):
         """Stops the thread after the chunk under way, waits for it (at most ``timeout`` s) and flushes outputs.
 
-        Raises ``TimeoutError`` if the thread is still busy after ``timeout`` seconds, and the thread's
-        exception if it failed.
+        Returns within ``timeout`` seconds (``None``: :data:`STOP_TIMEOUT`, 10 s; ``math.inf`` waits as long
+        as it takes).  A thread still busy then (most often blocked in the ``get()`` of its input stream) is
+        abandoned with a ``RuntimeWarning``: its input and goal streams are closed when they have ``close()``
+        (which unblocks most streams), frames it reads afterwards are dropped, and it ends by itself; the
+        runner can be started again.  Raises the thread's exception if it failed.
         """
-        self._stop_event.set()
-        thread = self._thread
+        with self._start_lock:
+            self._stop_event.set()
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            timeout = STOP_TIMEOUT if timeout is None else float(timeout)
+            thread.join(None if timeout == float('inf') else timeout)
             if thread.is_alive():
-                raise TimeoutError('the runner thread is still running a chunk after %s s; call stop() again'
-                                   % timeout)
+                self._abandon(thread, timeout)
         self._raise_pending()
+
+    def _abandon(self, thread, timeout):
+        with self._start_lock:
+            if self._thread is thread:
+                self._thread = None
+            self.abandoned = [t for t in self.abandoned if t.is_alive()] + [thread]
+        warnings.warn('the Runner thread did not stop within %s s (blocked in a stream or a long chunk); it is '
+                      'abandoned: its input streams are closed and what it reads is dropped' % timeout,
+                      RuntimeWarning, stacklevel=3)
+        for s in (self.input, self.goal):
+            close = getattr(s, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing is a courtesy to the stuck thread; it is logged
+                    logger.exception('Runner: closing the input stream of an abandoned thread failed')
 
     def join(self, timeout=None):
         """Waits until the thread ends by itself (at the end of the input); True when it has ended.
@@ -305,7 +366,7 @@ class Runner(ClosedOnExit):
 
     # -------------------------------------------------------------- closing
     def close(self, timeout=None):
-        """Stops the thread and closes the input, goal and output streams."""
+        """Stops the thread (see :meth:`stop`: returns within ``timeout`` s) and closes the input, goal and output streams."""
         try:
             self.stop(timeout)
         finally:
@@ -325,8 +386,10 @@ def _stop_all_runners():
     """At exit, stops running runners and closes their outputs, so that files are complete."""
     for r in list(_live_runners):
         if r.is_running:
-            r._stop_event.set()
-            r._thread.join(30)
+            try:
+                r.stop(STOP_TIMEOUT)
+            except Exception:  # noqa: BLE001 - at exit the thread's error is only logged
+                logger.exception('stopping a Runner at exit failed')
             for _, s in r._outputs():
                 try:
                     s.close()

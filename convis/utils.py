@@ -34,6 +34,17 @@ _array = to_numpy
 _to_numpy = to_numpy
 
 
+def _short_repr(value, limit=200):
+    """``repr(value)`` for an error message, cut to at most ``limit`` characters (a 1 MB value is not echoed)."""
+    try:
+        r = repr(value)
+    except Exception as e:  # noqa: BLE001 - a broken __repr__ must not hide the error being reported
+        r = '<%s object (repr failed: %s)>' % (type(value).__name__, type(e).__name__)
+    if len(r) <= limit:
+        return r
+    return r[:max(limit - 30, 10)] + '... (%d characters)' % len(r)
+
+
 def make_tensor_5d(t):
     """Broadcasts a 1-d to 5-d tensor or array to ``[batch, channel, time, x, y]`` (see the module doc).
 

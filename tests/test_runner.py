@@ -249,3 +249,105 @@ def test_memory_stays_flat_over_a_long_run():
     assert runner.frames == 22000 and out.sequence.shape == (1000, 10, 10)
     assert after - before < 64 * 1024, 'traced memory grew by %d bytes over 20000 frames' % (after - before)
     assert all(v is None or not v.requires_grad for _, v in model.named_states())
+
+
+class BlockingStream(object):
+    """An input whose ``get()`` waits until ``release`` is set (or the stream is closed, when ``closable``)."""
+
+    def __init__(self, closable=True):
+        self.release = threading.Event()
+        self.closed = False
+        self.reads = 0
+        if closable:
+            self.close = self._close
+
+    def get(self, n):
+        self.release.wait()
+        self.reads += 1
+        return np.zeros((0 if self.closed else n, 4, 4))
+
+    def _close(self):
+        self.closed = True
+        self.release.set()
+
+
+class Counting(convis.Layer):
+    """Passes frames through and counts its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x
+
+
+def test_two_threads_calling_start_at_once_start_one_thread(monkeypatch):
+    callers = [threading.Thread(target=lambda: runner.start()) for _ in range(2)]
+    barrier = threading.Barrier(2, timeout=0.5)
+
+    class Meeting(threading.Thread):
+        def __init__(self, *args, **kwargs):
+            try:   # both callers meet here (just before a thread is made) unless start() lets one in at a time
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+            super().__init__(*args, **kwargs)
+
+    runner = convis.Runner(Counting(), RandomStream((4, 4), seed=0), None, chunk_size=5)
+    monkeypatch.setattr(convis.runner.threading, 'Thread', Meeting)
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    monkeypatch.undo()
+    try:
+        assert len(runner_threads()) == 1
+    finally:
+        runner.stop()
+        for t in runner_threads():
+            t.join()
+
+
+def test_stop_and_close_return_while_get_blocks_and_close_the_stream():
+    stream = BlockingStream(closable=True)
+    runner = convis.Runner(Counting(), stream, SequenceStream(), chunk_size=5).start()
+    with pytest.warns(RuntimeWarning, match='abandoned'):
+        runner.stop(timeout=0.2)
+    assert stream.closed and not runner.is_running
+    runner.abandoned[0].join()      # the closed stream let get() return: the thread ended by itself
+    assert runner_threads() == [] and runner.model.calls == 0
+
+
+def test_an_abandoned_thread_drops_what_it_reads_later(monkeypatch):
+    monkeypatch.setattr(convis.runner, 'STOP_TIMEOUT', 0.2)
+    stream, out = BlockingStream(closable=False), SequenceStream()
+    runner = convis.Runner(Counting(), stream, out, chunk_size=5).start()
+    try:
+        with pytest.warns(RuntimeWarning, match='abandoned'):
+            runner.close()                              # the default timeout applies
+        assert not runner.is_running and out.closed
+    finally:
+        stream.release.set()
+        for t in runner.abandoned:
+            t.join()
+    assert stream.reads >= 1 and runner.model.calls == 0 and runner.frames == 0
+    assert runner_threads() == []
+
+
+def test_runner_shares_the_model_lock():
+    model = ln_model()
+    assert convis.Runner(model, RandomStream((4, 4))).lock is model.lock
+    plain = convis.Runner(lambda x: x, RandomStream((4, 4)))
+    assert hasattr(plain.lock, 'acquire')
+
+
+def test_error_messages_do_not_echo_huge_values():
+    huge = 'x' * 1_000_000
+    with pytest.raises(TypeError, match='input must be a stream') as e:
+        convis.Runner(ln_model(), input=huge)
+    assert len(str(e.value)) < 300 and '1000002 characters' in str(e.value)
+    with pytest.raises(ValueError, match='mode') as e:
+        convis.Runner(ln_model(), RandomStream((4, 4))).start(mode=huge)
+    assert len(str(e.value)) < 300
