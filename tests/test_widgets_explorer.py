@@ -245,10 +245,10 @@ def test_close_leaves_no_thread_behind():
 def test_impulse_panel_inside_the_explorer_follows_the_runs():
     m = OnOff()
     e = explorer(m, impulse=True, impulse_shape=(30, 5, 5))
-    first = np.array(e.impulse.lines.y)
+    first = np.array(list(e.impulse.traces.values()))
     e.panel.set_value('gain', 4.0)
     assert e.wait(30)
-    np.testing.assert_allclose(np.array(e.impulse.lines.y), 2.0 * first, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.array(list(e.impulse.traces.values())), 2.0 * first, rtol=1e-5, atol=1e-7)
     e.close()
 
 
