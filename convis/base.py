@@ -530,6 +530,11 @@ class Layer(torch.nn.Module):
 
         With ``detach=True`` (the default) the run builds no autograd graph and memory stays flat over
         any length; ``detach=False`` keeps the graph through every chunk (for gradients).
+
+        Bad values never poison later chunks: NaN or infinite input raises a ``ValueError`` before the chunk
+        runs, and a chunk whose arithmetic leaves a state NaN or infinite (or that fails in any way) raises
+        with the state restored to what it was before that chunk (the check costs two reductions over the
+        states per chunk: about 0.1 ms for the default retina at 50x50 pixels).
         """
         dt = _check_frames('dt', dt, allow_none=True, positive=True)
         t = _check_frames('t', t)

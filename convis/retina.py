@@ -97,9 +97,12 @@ class Retina(Layer):
     The input axes are ``[batch, channel, time, rows, columns]`` (a numpy video ``(t, rows, columns)``
     works as it is); columns are VirtualRetina's x.  Inputs are in luminance units of
     ``input_luminosity_range`` (255 by default); the filters start adapted to ``init_luminance``
-    (default: half the range).  ``.double()`` gives float64 simulations with the configured values
-    exactly (not their float32 roundings).  Cells: every pixel by default; a ``square-array``,
-    ``circular-array`` or ``all-units`` in the configuration samples the ganglion map at the cells
+    (default: half the range).  An input with NaN, infinite values or values of magnitude above
+    :attr:`INPUT_BOUND` (1e6) times the range raises a ``ValueError`` (naming the largest value and the
+    bound) and changes no state; up to the bound every output and state stays finite.  ``.double()`` gives
+    float64 simulations with the configured values exactly (not their float32 roundings).  Cells: every
+    pixel by default; a ``square-array``, ``circular-array`` or ``all-units`` in the configuration samples
+    the ganglion map at the cells
     (see :meth:`~convis.filters.retina.GanglionSpiking.set_cells`), and ``gang_<k>_spikes.record_spike_times``
     keeps exact spike times (:meth:`get_spike_times`).  A ``log-polar-scheme`` is simulated as in
     VirtualRetina (per-pixel blurs, without gradients with respect to the sigmas).
