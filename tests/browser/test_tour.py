@@ -103,7 +103,7 @@ def test_slider_keyboard_moves_rerun_the_model(tour, measurements):
     section = page.locator('.convis-model-explorer .jupyter-widget-Collapse-header, '
                            '.convis-model-explorer .lm-AccordionPanel-title', has_text='opl').first
     section.click()
-    row = page.locator('.convis-parameter', has=page.locator('b', has_text=re.compile('^sigma_center$'))).first
+    row = page.locator('.convis-parameter.convis-p-opl-sigma_center').first
     handle = row.locator('.noUi-handle').first
     handle.scroll_into_view_if_needed()
     page.evaluate('''el => {
