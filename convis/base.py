@@ -891,7 +891,6 @@ class Layer(torch.nn.Module):
         return losses if dt is not None else losses[0]
 
     # ------------------------------------------------------------------ impulse responses and display
-    @locked
     def adapting_luminance(self):
         """The uniform luminance (input units) the model starts adapted to after :meth:`clear_state`.
 
@@ -905,6 +904,7 @@ class Layer(torch.nn.Module):
                 return float(m.resolution.input_luminosity_range / 2 if lum is None else lum)
         return 0.0
 
+    @locked
     def impulse_response(self, shp=(500, 10, 10), dt=500, amplitude=1.0, background=None):
         """The response to an impulse at the centre of the first frame, relative to the background's response.
 
