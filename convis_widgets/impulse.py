@@ -34,7 +34,7 @@ import convis
 
 from ._hooks import follow_parameters, unfollow_parameters
 from .tensor_view import TensorView
-from .worker import LatestWorker
+from .worker import LatestWorker, take_over
 
 __all__ = ['ImpulseResponsePanel', 'impulse_response', 'firing_rate', 'Impulse']
 
@@ -76,7 +76,7 @@ def impulse_response(model, shape=(300, 21, 21), amplitude=1.0, chunk=None, chec
     chunk = t if chunk is None else int(chunk)
     collected, keys = None, None
     old_record = getattr(model, 'record', None)
-    with torch.no_grad():
+    with torch.no_grad(), model.lock:   # push..pop is one step for every other user of the model
         model.push_state()
         try:
             if record is not None:
@@ -159,7 +159,7 @@ def _plan(model):
             if use['spikes'] and has_spikes:
                 rates.append((model._keys[i], 'firing rate ' + sign, 'rate'))
     record = tuple(dict.fromkeys(tuple(model.record) + tuple(k for k, _, _ in linear + ganglia)))
-    groups = [g for g in (('OPL and bipolar (minus their response to grey)', 'potential', 'a.u.', linear),
+    groups = [g for g in (('OPL and bipolar (minus grey)', 'potential', 'a.u.', linear),
                           ('ganglion input current (minus grey)', 'current', 'Hz', ganglia),
                           ('ganglion firing rate (mean of trials)', 'rate', 'Hz', rates)) if g[3]]
     return record, groups
@@ -192,7 +192,7 @@ class ImpulseResponsePanel(widgets.VBox):
     """
 
     def __init__(self, model, shape=(300, 21, 21), amplitude=None, time=None, auto=True, trials=16,
-                 rate_sigma=0.01, background=None):
+                 rate_sigma=0.005, background=None):
         self.model = model
         self.shape = tuple(int(v) for v in shape)
         self.amplitude = float(model.resolution.input_luminosity_range if amplitude is None else amplitude)
@@ -227,7 +227,8 @@ class ImpulseResponsePanel(widgets.VBox):
         self.add_class('convis-impulse-panel')
         self.compute()
         if auto:
-            self.worker = LatestWorker('convis-impulse', on_error=self._show_error)
+            take_over(model, 'impulse panel', self)   # a re-run cell's older panel stops following the model
+            self.worker = LatestWorker('convis-impulse', on_error=self._show_error, lock=model.lock)
             self._ids = {id(p) for p in model.parameters()}
             self._hook = follow_parameters(self)
 

@@ -110,7 +110,7 @@ def test_retina_panel_shows_linear_stages_and_on_off_rates(retina_panel):
     assert list(a.colors) != list(b.colors) and (a.line_style, b.line_style) == ('solid', 'dashed')
     for k in ('ganglion input ON', 'firing rate ON', 'ganglion input OFF', 'firing rate OFF'):
         np.testing.assert_allclose(np.array(panel.lines[k].y), panel.traces[k])
-    assert [f.title for f in panel.figures] == ['OPL and bipolar (minus their response to grey)',
+    assert [f.title for f in panel.figures] == ['OPL and bipolar (minus grey)',
                                                 'ganglion input current (minus grey)',
                                                 'ganglion firing rate (mean of trials)']
     assert panel.figures[2].axes[1].label == 'rate (Hz)'
