@@ -8,6 +8,12 @@ A newer slider value supersedes a waiting or running preview (checked between su
 previews run one at a time, so results arrive in order.  Errors appear in the status line and in
 the log.  ``close()`` stops the worker thread and the senders.
 
+A preview holds the model's lock (``model.lock``, :mod:`convis.locking`) from pushing the state to
+popping it, so ``retina.run(...)`` in the next cell waits for the preview under way (at most one
+preview) and gets the same result as without the explorer; a slider first interrupts the running
+preview, then sets its parameter under the lock.  One explorer follows a model: a new
+``ModelExplorer(model)`` (a re-run cell) closes the older one of the same model.
+
 >>> explorer = ModelExplorer(convis.retina.Retina())            # doctest: +SKIP
 >>> explorer                                                      # doctest: +SKIP
 >>> explorer.panel.set_value('bipolar.g_leak', 20.0)             # doctest: +SKIP
@@ -27,7 +33,7 @@ from .parameters import ParameterPanel
 from .stimuli import STIMULI, load_stimulus, make_stimulus
 from .frames import color_range
 from .tensor_view import TensorView, sync_views
-from .worker import LatestWorker
+from .worker import LatestWorker, take_over
 
 __all__ = ['ModelExplorer']
 
@@ -61,6 +67,27 @@ def _outputs(o):
     if isinstance(o, convis.Output):
         return list(o), list(o.keys)
     return [o], ['output']
+
+
+class _InterruptingLock(object):
+    """The model's lock for the explorer's sliders: interrupts the running preview first, then waits for the lock.
+
+    A failed change (the preview was interrupted, the parameter was not set) asks for a new preview.
+    """
+
+    def __init__(self, explorer):
+        self._explorer = explorer
+
+    def __enter__(self):
+        self._explorer.worker.interrupt()
+        self._explorer.lock.acquire()
+        return self
+
+    def __exit__(self, kind, error, tb):
+        self._explorer.lock.release()
+        if kind is not None and not self._explorer.worker.closed:
+            self._explorer.schedule()
+        return False
 
 
 class ModelExplorer(widgets.VBox):
@@ -100,6 +127,7 @@ class ModelExplorer(widgets.VBox):
                  continuous_update=False, colormap='gray'):
         if model is None:
             model = convis.retina.Retina()
+        take_over(model, 'explorer', self)
         self.model = model
         self.shape = tuple(int(v) for v in shape)
         self.device = _choose_device(model, device, self.shape)
@@ -113,11 +141,12 @@ class ModelExplorer(widgets.VBox):
         self.runs = 0
         self._requested = {}
         self._scaled = False
-        self.worker = LatestWorker('convis-explorer', on_error=self._show_error)
-        self.lock = self.worker.lock
+        self.lock = model.lock
+        self.worker = LatestWorker('convis-explorer', on_error=self._show_error, lock=self.lock)
         self.status = widgets.HTML('')
         self.status.add_class('convis-explorer-status')
         self.panel = ParameterPanel(model, continuous_update=continuous_update)
+        self.panel.lock = _InterruptingLock(self)
         self.panel.on_change(self._parameter_changed)
 
         names = list(STIMULI) + ['custom']

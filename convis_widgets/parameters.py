@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import traitlets
 
+from convis.locking import lock_of
 from convis.variables import VirtualParameter
 
 from ._hooks import follow_parameters, unfollow_parameters
@@ -477,6 +478,7 @@ class ParameterPanel(widgets.VBox):
         if group_by not in ('accordion', 'tabs'):
             raise ValueError("group_by must be 'accordion' or 'tabs', not %r" % (group_by,))
         self.model = model
+        self.lock = lock_of(model)  # the model's lock (convis.locking), held while a control sets a parameter
         self.controls = OrderedDict()
         self.version = 0
         self._callbacks = []
@@ -543,7 +545,8 @@ class ParameterPanel(widgets.VBox):
         self._setting = control
         try:
             v = control._checked(v)
-            _set(control.parameter, v)
+            with self.lock:
+                _set(control.parameter, v)
         except (ValueError, TypeError) as e:
             logger.warning('cannot set %s to %.40r: %s', control.name, v, e)
             self.message.value = '<span style="color:#c62828">%s</span>' % html.escape(str(e))

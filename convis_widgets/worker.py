@@ -8,6 +8,13 @@ for and a superseded job's results never follow a newer one's.  The thread exist
 there is work; :meth:`~LatestWorker.close` stops it and waits for it.  A job's exception is
 logged, kept as ``last_error`` and passed to ``on_error`` (never swallowed).
 
+A job runs holding ``worker.lock``: give the model's lock (``LatestWorker(lock=model.lock)``, see
+:mod:`convis.locking`) and the job's use of the model (push the state, run, pop it) is one atomic
+step for every other user of the model: the user's own cells, a :class:`~convis.Runner`, other
+widgets.  While the lock is busy elsewhere the job waits for it, and is dropped if superseded
+meanwhile.  :func:`take_over` makes a new widget of a model close the older one of its kind (a
+re-run notebook cell must not leave a hidden explorer behind that still follows and runs the model).
+
 >>> w = LatestWorker()
 >>> w.submit(lambda generation: print('run', generation))
 1
@@ -16,8 +23,9 @@ logged, kept as ``last_error`` and passed to ``on_error`` (never swallowed).
 import logging
 import threading
 import time
+import weakref
 
-__all__ = ['LatestWorker', 'Superseded']
+__all__ = ['LatestWorker', 'Superseded', 'take_over']
 
 logger = logging.getLogger('convis_widgets')
 
@@ -31,15 +39,15 @@ class LatestWorker(object):
 
     ``job(generation)`` is called with the number :meth:`submit` returned; it should call
     ``worker.check(generation)`` at safe points.  ``on_error(generation, exception)`` is called in
-    the worker thread when a job fails.  Counters: ``started``, ``completed``, ``superseded``,
-    ``failed``.
+    the worker thread when a job fails.  ``lock`` (the model's lock; by default a lock of its own)
+    is held while a job runs.  Counters: ``started``, ``completed``, ``superseded``, ``failed``.
     """
 
-    def __init__(self, name='convis-preview', on_error=None):
+    def __init__(self, name='convis-preview', on_error=None, lock=None):
         self.name = name
         self.on_error = on_error
-        self.lock = threading.RLock()
-        """Held while a job runs: hold it to use the model from another thread meanwhile."""
+        self.lock = threading.RLock() if lock is None else lock
+        """Held while a job runs (the model's lock when one was given)."""
         self._cond = threading.Condition()
         self._pending = None
         self._generation = 0
@@ -70,6 +78,16 @@ class LatestWorker(object):
                 self._thread.start()
             return self._generation
 
+    def interrupt(self):
+        """Marks the running job as superseded without queuing a new one (it stops at its next check).
+
+        Call it before waiting for the lock the running job holds (e.g. to set a parameter), so that
+        the wait lasts one sub-chunk rather than the whole job; submit the next job afterwards.
+        """
+        with self._cond:
+            self._generation += 1
+            self._pending = None
+
     def is_superseded(self, generation):
         """True when a newer job was submitted after ``generation`` (or the worker was closed)."""
         return self._closed or generation != self._generation
@@ -92,8 +110,7 @@ class LatestWorker(object):
                 self._running = generation
                 self.started += 1
             try:
-                with self.lock:
-                    job(generation)
+                self._run_locked(job, generation)
                 self.completed += 1
             except Superseded:
                 self.superseded += 1
@@ -111,11 +128,25 @@ class LatestWorker(object):
                     self._running = None
                     self._cond.notify_all()
 
+    def _run_locked(self, job, generation, poll=0.05):
+        """Runs ``job(generation)`` holding the lock; while another thread holds it, stops waiting if superseded."""
+        while not self.lock.acquire(timeout=poll):
+            self.check(generation)
+        try:
+            job(generation)
+        finally:
+            self.lock.release()
+
     @property
     def busy(self):
         """True while a job runs or waits."""
         with self._cond:
             return self._pending is not None or self._running is not None
+
+    @property
+    def closed(self):
+        """True once :meth:`close` was called (no job can be submitted then)."""
+        return self._closed
 
     @property
     def alive(self):
@@ -145,3 +176,27 @@ class LatestWorker(object):
             t.join(timeout)
             if t.is_alive():
                 logger.warning('%s: the worker thread did not stop within %g s', self.name, timeout)
+
+
+_owners = weakref.WeakKeyDictionary()
+_owners_lock = threading.Lock()
+
+
+def take_over(model, kind, widget):
+    """Makes ``widget`` the one ``kind`` of widget (e.g. ``'explorer'``) that follows ``model``; closes the previous one.
+
+    Re-running a notebook cell that makes a widget leaves the old one hidden but alive: without this it
+    would go on following the model's parameters and running the model from its own thread.  The
+    old widget's ``close()`` unhooks it from the parameters and stops its threads.  Returns the old
+    widget (closed) or None.
+    """
+    with _owners_lock:
+        kinds = _owners.setdefault(model, {})
+        ref = kinds.get(kind)
+        old = ref() if ref is not None else None
+        kinds[kind] = weakref.ref(widget)
+    if old is None or old is widget:
+        return None
+    logger.info('a new %s of %s takes over from the previous one (closed)', kind, type(model).__name__)
+    old.close()
+    return old

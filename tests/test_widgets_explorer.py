@@ -131,6 +131,23 @@ def test_worker_check_raises_when_superseded():
     w.close()
 
 
+def test_worker_jobs_hold_the_given_lock_and_a_waiting_job_can_be_superseded():
+    lock = threading.RLock()
+    w = LatestWorker(lock=lock)
+    ran = []
+
+    def job(generation):
+        assert lock.acquire(blocking=False)     # the worker thread holds it (re-entrant: this succeeds)
+        lock.release()
+        ran.append(generation)
+    with lock:                                  # someone else uses the model: the job waits
+        first = w.submit(job)
+        second = w.submit(job)
+    assert w.wait_idle(30)
+    assert ran == [second] and first != second
+    w.close()
+
+
 # ---------------------------------------------------------------------------- ModelExplorer
 def test_preview_equals_a_run_from_the_cleared_state_and_restores_the_state():
     m = OnOff()
@@ -263,4 +280,57 @@ def test_the_retina_explorer_shows_on_and_off_spikes():
     assert e.wait(60) and e.runs == runs + 1
     assert 'run %d: 20 frames' % e.runs in e.status.value
     e.close()
+    assert widget_threads() == []
+
+
+# ---------------------------------------------------------------------------- one model, one lock
+def test_runs_in_the_next_cell_while_the_explorer_previews_equal_runs_without_it():
+    retina = convis.retina.Retina()
+    x = (255 * np.random.RandomState(3).rand(40, 12, 12)).astype(np.float32)
+    retina.clear_state()
+    want = [convis.utils.to_numpy(o) for o in retina.run(x, dt=10)]
+    e = explorer(retina, shape=(60, 12, 12), first_chunk=5, chunk=5)
+    assert e.worker.lock is retina.lock and e.panel.lock is not None
+    previews = e.runs
+    for trial in range(10):
+        retina.clear_state()
+        first = retina.run(x[:20], dt=10)
+        e.schedule()                                  # the explorer previews (push, run, pop) meanwhile
+        second = retina.run(x[20:], dt=10)
+        for k, w in enumerate(want):
+            got = np.concatenate([convis.utils.to_numpy(first[k]), convis.utils.to_numpy(second[k])], axis=2)
+            np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-5, err_msg='trial %d output %d' % (trial, k))
+    assert e.wait(60)
+    assert e.runs > previews and 'failed' not in e.status.value
+    e.close()
+
+
+def test_a_second_explorer_on_a_model_takes_over_from_the_first():
+    m = OnOff()
+    first = explorer(m)
+    started = first.worker.started
+    second = explorer(m)
+    assert first.worker.closed and not first.worker.alive
+    assert first.panel._hook not in convis.variables.parameter_set_hooks
+    second.panel.set_value('gain', 3.0)
+    assert second.wait(30)
+    assert first.worker.started == started             # the hidden first explorer did not run
+    assert 'failed' not in second.status.value and second.worker.failed == 0
+    for got, want in zip(second.outputs, expected_outputs(m, second._stimulus)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    second.close()
+    assert widget_threads() == []
+
+
+def test_a_second_impulse_panel_on_a_model_takes_over_from_the_first():
+    from convis_widgets import ImpulseResponsePanel
+    m = OnOff()
+    first = ImpulseResponsePanel(m, shape=(20, 5, 5), trials=1)
+    computed = first.computed
+    second = ImpulseResponsePanel(m, shape=(20, 5, 5), trials=1)
+    assert first.worker.closed and second.worker.lock is m.lock
+    m.gain.set(3.0)
+    assert second.worker.wait_idle(30)
+    assert first.computed == computed and second.computed == 2 and second.worker.failed == 0
+    second.close()
     assert widget_threads() == []
