@@ -13,6 +13,7 @@ itself to data (``set_optimizer``, ``optimize``, ``compute_loss``).
 torch.Size([1, 1, 2000, 20, 20])
 """
 import contextlib
+import difflib
 import inspect
 import logging
 import threading
@@ -146,6 +147,15 @@ def shape(x):
     return tuple(x.shape) if hasattr(x, 'shape') else tuple(x.data.shape)
 
 
+def _model_5d(t):
+    """:func:`make_tensor_5d` for the input of a model, which refuses (rather than drops) extra leading data."""
+    shape = tuple(t.shape)
+    if len(shape) > 5 and any(n != 1 for n in shape[:len(shape) - 5]):
+        raise ValueError('cannot read an input of shape %s as [batch, channel, time, x, y]: it has %d dimensions '
+                         '(use a batch axis for several stimuli)' % (shape[:12], len(shape)))
+    return make_tensor_5d(t)
+
+
 class Output(object):
     """The ordered outputs of a model, found by index, key or attribute.
 
@@ -179,11 +189,13 @@ class Output(object):
     def __getitem__(self, k):
         if isinstance(k, (int, np.integer, slice)):
             return self._outs[k]
-        if k in self.keys:
-            return self._outs[self.keys.index(k)]
-        names = [save_name(x) for x in self.keys]
-        if save_name(k) in names:
-            return self._outs[names.index(save_name(k))]
+        # with repeated keys the last output wins, as it does for attributes
+        for i in range(len(self.keys) - 1, -1, -1):
+            if self.keys[i] == k:
+                return self._outs[i]
+        for i in range(len(self.keys) - 1, -1, -1):
+            if save_name(self.keys[i]) == save_name(k):
+                return self._outs[i]
         raise KeyError('no output %r; outputs are %s' % (k, ', '.join(self.keys)))
 
     def array(self, k=0):
@@ -224,19 +236,37 @@ def _first_output(o):
     return o[0] if isinstance(o, Output) else o
 
 
-_warned_broadcast = set()
-
-
 def _default_loss(target, output):
-    """Sum of squared errors (the argument order, target first, follows the original toolbox)."""
+    """Sum of squared errors (the argument order, target first, follows the original toolbox).
+
+    Output and target must have the same shape ``[batch, channel, time, x, y]``: a mismatch raises a
+    ``ValueError`` that names both shapes and the likely fix (broadcasting would fit something else).
+    """
     output = _first_output(output)
     target = _first_output(target)
     if tuple(output.shape) != tuple(target.shape):
-        key = (tuple(output.shape), tuple(target.shape))
-        if key not in _warned_broadcast:
-            _warned_broadcast.add(key)
-            warnings.warn('model output %s and target %s differ in shape; the loss broadcasts them' % key)
+        raise ValueError(_shape_mismatch_message(tuple(output.shape), tuple(target.shape)))
     return ((output - target) ** 2).sum()
+
+
+def _shape_mismatch_message(out, target):
+    """Why the model's output (shape ``out``) cannot be compared with the target, and what to change."""
+    msg = ('the model output has shape %s but the target has shape %s; the default loss compares them '
+           'element by element, so they must be equal' % (out, target))
+    if len(out) == len(target) == 5:
+        out_space, target_space = out[3] * out[4], target[3] * target[4]
+        if out_space == 1 and target_space > 1:
+            return msg + ('. The model gives one time series per channel (e.g. population=False): build it with '
+                          'population=True for one response per pixel, or average the target over x and y')
+        if out_space > 1 and target_space == 1:
+            return msg + ('. The target is one time series: build the model with population=False (one receptive '
+                          'field over the whole image), or give a target per pixel')
+        if out[3:] != target[3:]:
+            return msg + ('. The spatial sizes differ: give the target the input\'s size, or pad/crop it '
+                          '(convis.utils.extend_to_match), or use a model that keeps the size (autopad)')
+        if out[1] != target[1]:
+            return msg + '. The numbers of channels differ: match the model\'s output channels to the target\'s'
+    return msg + '. Make them match, or pass a loss_fn(target, output) that compares them'
 
 
 class _OptimizerSelector(object):
@@ -301,7 +331,21 @@ class _OptimizerSelector(object):
         return self
 
 
-class Layer(torch.nn.Module):
+class _FreezeOnInit(type):
+    """Freezes a layer once its outermost ``__init__`` has returned (see :meth:`Layer.__setattr__`).
+
+    Construction goes through ``type.__call__`` once, however many ``__init__`` s call
+    ``super().__init__()``, so a subclass may assign anything in its ``__init__``.
+    """
+
+    def __call__(cls, *args, **kwargs):
+        obj = super().__call__(*args, **kwargs)
+        if isinstance(obj, Layer):
+            obj.__dict__['_frozen'] = True
+        return obj
+
+
+class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     """Base class of every convis filter and model: a torch Module with state, chunked runs and fitting.
 
     Subclass it like a :class:`torch.nn.Module`::
@@ -316,7 +360,11 @@ class Layer(torch.nn.Module):
 
     Attributes assigned as :class:`~convis.variables.Parameter` are parameters
     (with units and ranges), those assigned as :class:`~convis.variables.State`
-    are states (carried from chunk to chunk).  Calling a layer runs one chunk;
+    are states (carried from chunk to chunk).  Once built, a layer is frozen against
+    typos: assigning a name that is not a parameter, state, sublayer or existing attribute
+    raises an ``AttributeError`` that names the closest ones (``retina.opl.sigma_centre = 0.1``
+    suggests ``sigma_center``).  New Parameters, States and sublayers may still be added, and
+    names starting with ``_`` are free.  Calling a layer runs one chunk;
     ``run(x, dt=k)`` runs any length in chunks of ``k`` frames, under
     ``torch.no_grad``, with the same result as one call.
     """
@@ -341,6 +389,8 @@ class Layer(torch.nn.Module):
 
     # ------------------------------------------------------------------ attributes
     def __setattr__(self, name, value):
+        if self.__dict__.get('_frozen') and not name.startswith('_') and not self._knows_attribute(name, value):
+            raise AttributeError(self._unknown_attribute_message(name))
         states = self.__dict__.get('_state_defaults')
         if states is not None:
             if isinstance(value, State) or name in states:
@@ -355,6 +405,9 @@ class Layer(torch.nn.Module):
                 self._virtual_parameters[name] = value
                 self.__dict__.pop(name, None)
                 return
+            if name in self._virtual_parameters:
+                self._virtual_parameters[name].set(value)
+                return
             params = self.__dict__.get('_parameters')
             if (params is not None and name in params and params[name] is not None
                     and not isinstance(value, torch.nn.Parameter) and value is not None):
@@ -368,6 +421,30 @@ class Layer(torch.nn.Module):
         if isinstance(value, Parameter) and not value.name:
             value.name = name
         super().__setattr__(name, value)
+
+    _NEW_ATTRIBUTE_TYPES = (torch.nn.Module, torch.nn.Parameter, State, VirtualParameter)
+
+    def _knows_attribute(self, name, value):
+        """Whether a frozen layer accepts ``name = value``: a known name, or an explicit new Parameter,
+        State or sublayer."""
+        if isinstance(value, self._NEW_ATTRIBUTE_TYPES) or name in self.__dict__ or hasattr(type(self), name):
+            return True
+        d = self.__dict__
+        return any(name in d.get(k, ()) for k in ('_parameters', '_buffers', '_modules', '_virtual_parameters'))
+
+    def _attribute_names(self):
+        d = self.__dict__
+        names = set(d) | set(dir(type(self)))
+        for k in ('_parameters', '_buffers', '_modules', '_virtual_parameters'):
+            names.update(d.get(k, ()))
+        return sorted(n for n in names if not n.startswith('_'))
+
+    def _unknown_attribute_message(self, name):
+        close = difflib.get_close_matches(name, self._attribute_names(), n=3, cutoff=0.6)
+        hint = ('; did you mean %s?' % ' or '.join(repr(c) for c in close)) if close else ''
+        return ('%s has no parameter, state, sublayer or attribute %r%s (a built layer accepts new names only '
+                'for Parameters, States and sublayers; assign other attributes in __init__, or use a name '
+                'starting with "_")' % (type(self).__name__, name[:80], hint))
 
     def __getattr__(self, name):
         vp = self.__dict__.get('_virtual_parameters')
@@ -473,9 +550,20 @@ class Layer(torch.nn.Module):
         self.set_resolution(res)
 
     def set_resolution(self, res=None, **kwargs):
-        """Gives this layer and all its sublayers one shared resolution object (or fields of a new one)."""
+        """Gives this layer and all its sublayers one shared resolution object, or changes single fields.
+
+        ``set_resolution(Resolution(...))`` shares that object; ``set_resolution(steps_per_second=1000)``
+        changes only the fields named (steps per second, pixels per degree, input luminosity range) and
+        keeps the others; ``set_resolution()`` makes the layer follow the global default again.
+
+        >>> retina.set_resolution(steps_per_second=1000)   # still 5 px/deg and a luminosity range of 255
+        """
         if res is None:
-            res = Resolution(**kwargs)
+            own = self._resolution
+            res = own.copy(**kwargs) if kwargs and own is not None and own is not _default_resolution() \
+                else Resolution(**kwargs)
+        elif kwargs:
+            raise TypeError('set_resolution takes a Resolution or fields (%s), not both' % ', '.join(sorted(kwargs)))
         elif not isinstance(res, Resolution):
             raise TypeError('resolution must be a convis.variables.Resolution, not %r' % (res,))
         for m in self.modules():
@@ -491,7 +579,7 @@ class Layer(torch.nn.Module):
             device, dtype = self._device_dtype()
             t = _as_tensor(a, dtype=dtype, device=device)
             if self.dims == 5:
-                t = make_tensor_5d(t)
+                t = _model_5d(t)
             _check_finite(t)
             return t
         if _is_stream(a):
@@ -567,7 +655,7 @@ class Layer(torch.nn.Module):
             the_input = np.asarray(the_input)
             if the_input.dtype == object or the_input.dtype.kind not in 'biuf':
                 raise TypeError('cannot run on input of dtype %s' % the_input.dtype)
-        x = make_tensor_5d(the_input)
+        x = _model_5d(the_input)
         end = x.shape[2] if max_t is None else min(x.shape[2], max_t)
         for s, e in _progress(_chunk_bounds(t, end, dt), progress, 'run'):
             yield x[:, :, s:e]
@@ -802,7 +890,7 @@ class Layer(torch.nn.Module):
         device, dtype = self._device_dtype()
         t = _as_tensor(x, dtype=dtype, device=device)
         if self.dims == 5:
-            t = make_tensor_5d(t)
+            t = _model_5d(t)
         _check_finite(t)
         return t
 
@@ -1041,7 +1129,7 @@ def _stream_chunks(stream, dt, t, max_t, progress):
             return
         if not isinstance(frames, torch.Tensor):
             frames = np.asarray(frames)
-        frames = make_tensor_5d(frames)
+        frames = _model_5d(frames)
         if frames.shape[2] == 0:
             return
         yield frames

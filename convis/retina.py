@@ -23,13 +23,20 @@ import torch
 
 from .base import Layer, Output, _check_finite
 from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking, compiled_loops_apply
-from .variables import Resolution
-from .retina_virtualretina import RetinaConfiguration, cell_positions  # noqa: F401
+from .variables import Resolution, user_default_resolution
+from . import parameter_io
+from .retina_virtualretina import (ConfigurationError, RetinaConfiguration, cell_positions,  # noqa: F401
+                                  check_cell_array, default_value)
 
 __all__ = ['Retina', 'RetinaConfiguration']
 
 STAGES = ('center', 'receptor', 'horizontal', 'opl', 'bipolar', 'cgc_adaptation', 'cgc_attenuation')
 """Names of the maps :class:`Retina` can record besides ``'ganglion_<k>'`` (the input of ganglion layer k)."""
+
+_DEFAULT_RESOLUTION = {'pixel_per_degree': 5.0, 'steps_per_second': 100.0, 'input_luminosity_range': 255.0}
+"""The resolution of VirtualRetina's default configuration (10 ms steps, 5 px/deg, luminosity range 255)."""
+_RESOLUTION_KEYS = {'pixel_per_degree': 'retina.pixels-per-degree', 'steps_per_second': 'retina.temporal-step__sec',
+                    'input_luminosity_range': 'retina.input-luminosity-range'}
 
 # attributes VirtualRetina uses when a file leaves them out
 _OPTIONAL_DEFAULTS = {'center-n__uint': 0, 'sigma-pool__deg': 0.0, 'bipolar-linear-threshold': 0.0,
@@ -47,7 +54,9 @@ def _parse_stage(stage, config, prefix, key):
 
 
 class _Defaults(object):
-    """A configuration view that gives VirtualRetina's defaults for optional attributes left out."""
+    """A configuration view in which attributes left out take their defaults: VirtualRetina's for optional
+    attributes, else the default configuration's (:func:`~convis.retina_virtualretina.default_value`), never
+    what an earlier configuration set."""
 
     def __init__(self, config):
         self.config = config
@@ -55,8 +64,48 @@ class _Defaults(object):
     def get(self, key, default=None):
         v = self.config.get(key, None)
         if v is None:
-            v = _OPTIONAL_DEFAULTS.get(key.rsplit('.', 1)[-1], default)
-        return v
+            v = _OPTIONAL_DEFAULTS.get(key.rsplit('.', 1)[-1])
+        if v is None:
+            v = default_value(key)
+        return default if v is None else v
+
+
+def _as_configuration(config):
+    """A :class:`RetinaConfiguration` from an XML path, a nested dict or a configuration (returned as it is)."""
+    if isinstance(config, (str, os.PathLike)):
+        return RetinaConfiguration().read_xml(os.fspath(config))
+    if isinstance(config, dict):
+        c = RetinaConfiguration()
+        c.retina_config = c._validated(config)
+        return c
+    return config
+
+
+class _TreeSnapshot(object):
+    """Everything :meth:`Retina.parse_config` changes on a model (sublayers, their attributes, parameter
+    values and defaults, states, the resolution), to put back when applying a checked configuration still
+    fails half-way: a configuration is applied whole or not at all."""
+
+    def __init__(self, layer):
+        self.resolution = (layer.resolution, dict(layer.resolution.__dict__))
+        self.modules = [(m, dict(m.__dict__), {k: dict(m.__dict__[k]) for k in _CONTAINERS if k in m.__dict__})
+                        for m in layer.modules()]
+        self.parameters = [(p, parameter_io._snapshot(p)) for p in layer.parameters()]
+
+    def restore(self):
+        res, fields = self.resolution
+        res.__dict__.update(fields)
+        for m, attributes, containers in self.modules:
+            m.__dict__.clear()
+            m.__dict__.update(attributes)
+            for k, items in containers.items():
+                m.__dict__[k].clear()
+                m.__dict__[k].update(items)
+        for p, snap in self.parameters:
+            parameter_io._restore(p, snap)
+
+
+_CONTAINERS = ('_parameters', '_buffers', '_modules', '_virtual_parameters', '_state_defaults')
 
 
 class Retina(Layer):
@@ -124,8 +173,19 @@ class Retina(Layer):
         self.record = tuple(record)
         self._timing = []
         self._seed_value = seed
-        self.set_resolution(Resolution(pixel_per_degree=5.0, steps_per_second=100.0, input_luminosity_range=255.0))
-        self.parse_config(config if config is not None else RetinaConfiguration())
+        # the global settings (convis.set_steps_per_second, set_pixel_per_degree) made before the retina
+        # is built replace the default configuration's; a configuration given here keeps its own values
+        user = user_default_resolution()
+        self.set_resolution(Resolution(**dict(_DEFAULT_RESOLUTION, **user)))
+        if config is None:
+            config = RetinaConfiguration()
+            for field, value in user.items():
+                config.set(_RESOLUTION_KEYS[field], 1.0 / value if field == 'steps_per_second' else value)
+            self.parse_config(config)
+            for field, value in user.items():  # exactly, not through the rounding of 1 / step
+                setattr(self.resolution, field, value)
+        else:
+            self.parse_config(config)
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -138,32 +198,80 @@ class Retina(Layer):
         self.opl.init_luminance = value
 
     def parse_config(self, config, prefix='', key='retina_config_key'):
-        """Applies a VirtualRetina configuration (XML path, dict or :class:`RetinaConfiguration`).
+        """Applies a VirtualRetina configuration (XML path, dict or :class:`RetinaConfiguration`), whole or not at all.
 
         Sets the time step, pixels per degree and luminosity range, every stage's parameters, whether
         the OPL has an undershoot and whether there is contrast gain control, and builds one ganglion
         layer per enabled ``ganglion-layer`` (with its cell array, if any).  The state is cleared.
+
+        Attributes the configuration leaves out take their defaults (VirtualRetina's for optional ones,
+        else the default configuration's), not the values of a configuration applied before.  Everything
+        is checked before anything changes: an invalid value (a ValueError naming its key), a time step or
+        density that is not above 0 or a cell array of more than
+        :data:`~convis.retina_virtualretina.MAX_CELLS` cells leaves the retina as it was.
         """
-        if isinstance(config, (str, os.PathLike)):
-            config = RetinaConfiguration().read_xml(os.fspath(config))
-        elif isinstance(config, dict):
-            c = RetinaConfiguration()
-            c.retina_config = c._validated(config)
-            config = c
+        config = _as_configuration(config)
         if prefix:
             return Layer.parse_config(self, config, prefix, key)
-        self.config = config
         view = _Defaults(config)
-        res = self.resolution
+        resolution = self._check_config(config, view, key)
+        snapshot = _TreeSnapshot(self)
+        try:
+            self._apply_config(config, view, resolution, key)
+        except BaseException:
+            snapshot.restore()
+            raise
+        return self
+
+    @staticmethod
+    def _log_polar(config):
+        lp = config.get('log-polar-scheme')
+        if lp is None or not lp.get('enabled', True):
+            return None
+        return (float(lp.get('fovea-radius__deg', 1.0)), float(lp.get('scaling-factor-outside-fovea__inv-deg', 1.0)))
+
+    def _check_config(self, config, view, key):
+        """Checks every value ``config`` would set (raising a ValueError naming its key); returns the resolution."""
+        resolution = {}
         for attr, k in (('steps_per_second', 'temporal-step__sec'), ('pixel_per_degree', 'pixels-per-degree'),
                         ('input_luminosity_range', 'input-luminosity-range')):
-            v = config.get('retina.' + k)
-            if v is not None:
-                setattr(res, attr, 1.0 / float(v) if attr == 'steps_per_second' else float(v))
-        lp = config.get('log-polar-scheme')
-        log_polar = None
-        if lp is not None and lp.get('enabled', True):
-            log_polar = (float(lp.get('fovea-radius__deg', 1.0)), float(lp.get('scaling-factor-outside-fovea__inv-deg', 1.0)))
+            v = view.get('retina.' + k)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = float('nan')
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigurationError('configuration key %r: %.80r is not a finite number above 0'
+                                         % ('retina.' + k, view.get('retina.' + k)))
+            resolution[attr] = 1.0 / v if attr == 'steps_per_second' else v
+        stages = []
+        lv = 'outer-plexiform-layers.0.linear-version.'
+        if config.get('outer-plexiform-layers.0.linear-version') is not None and not self._custom['opl']:
+            stages.append((self.opl, lv))
+        cgc = config.get('contrast-gain-control')
+        if cgc is not None and cgc.get('enabled', True) and not self._custom['bipolar']:
+            stages.append((self.bipolar, 'contrast-gain-control.'))
+        log_polar = self._log_polar(config)
+        enabled = [(i, g) for i, g in enumerate(config.get('ganglion-layers') or []) if g.get('enabled', True)]
+        for k, (i, g) in enumerate(enabled):
+            inp = getattr(self, 'gang_%d_input' % k, None) or GanglionInput()
+            stages.append((inp, 'ganglion-layers.%d.' % i))
+            channel = g.get('spiking-channel')
+            if channel is not None:
+                spk = getattr(self, 'gang_%d_spikes' % k, None) or GanglionSpiking(seed=0)
+                stages.append((spk, 'ganglion-layers.%d.spiking-channel.' % i))
+                check_cell_array(self._cell_array(channel, 1, log_polar),
+                                 where='configuration ganglion-layers.%d.spiking-channel' % i)
+        for stage, prefix in stages:
+            parameter_io.checked_config_items(stage, view, prefix, key)
+        return resolution
+
+    def _apply_config(self, config, view, resolution, key):
+        self.config = config
+        res = self.resolution
+        for attr, v in resolution.items():
+            setattr(res, attr, v)
+        log_polar = self._log_polar(config)
         self.log_polar = log_polar
         lv = 'outer-plexiform-layers.0.linear-version.'
         self._has_opl = config.get('outer-plexiform-layers.0.linear-version') is not None
@@ -182,7 +290,6 @@ class Retina(Layer):
                 m.log_polar = log_polar
         self.set_resolution(res)
         self.clear_state()
-        return self
 
     def _build_ganglia(self, config, view, key):
         layers = config.get('ganglion-layers') or []
@@ -204,7 +311,7 @@ class Retina(Layer):
                 spk = old.get('gang_%d_spikes' % k) or GanglionSpiking(
                     seed=None if self._seed_value is None else self._seed_value + 7919 * k).to(device=device, dtype=dtype)
                 _parse_stage(spk, view, 'ganglion-layers.%d.spiking-channel.' % i, key)
-                spk.set_cells(array=self._cell_array(channel, border))
+                spk.set_cells(array=self._cell_array(channel, border, self.log_polar))
                 setattr(self, 'gang_%d_spikes' % k, spk)
             suffix = 'ON' if float(inp.sign) > 0 else 'OFF'
             name = 'ganglion_spikes_' + suffix
@@ -214,8 +321,8 @@ class Retina(Layer):
             self._ganglia.append((k, has_spikes))
         self._keys = keys
 
-    def _cell_array(self, channel, border):
-        lp = self.log_polar
+    @staticmethod
+    def _cell_array(channel, border, lp):
         if 'all-units' in channel:
             units = channel['all-units']
             return {'kind': 'units', 'x': [u.get('x-offset__deg', 0.0) for u in units],
@@ -223,11 +330,11 @@ class Retina(Layer):
         if 'square-array' in channel:
             sq = channel['square-array']
             return {'kind': 'square', 'size_x': sq.get('size-x__deg', 0.0), 'size_y': sq.get('size-y__deg', 0.0),
-                    'density': sq['uniform-density__inv-deg'], 'border_px': border}
+                    'density': sq.get('uniform-density__inv-deg'), 'border_px': border}
         if 'circular-array' in channel:
             ci = channel['circular-array']
             return {'kind': 'circular', 'diameter': ci.get('diameter__deg', 0.0),
-                    'fovea_density': ci['fovea-density__inv-deg'], 'border_px': border,
+                    'fovea_density': ci.get('fovea-density__inv-deg'), 'border_px': border,
                     'fovea_radius': lp[0] if lp else None, 'scaling': lp[1] if lp else None}
         return None
 

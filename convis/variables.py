@@ -19,8 +19,10 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ['Parameter', 'State', 'VirtualParameter', 'Resolution', 'as_parameter',
+__all__ = ['Variable', 'Parameter', 'State', 'VirtualParameter', 'Resolution', 'as_parameter',
            'is_variable', 'default_resolution', 'set_steps_per_second', 'set_pixel_per_degree',
+           'user_default_resolution', 'reset_default_resolution', 'create_hierarchical_dict',
+           'create_hierarchical_dict_with_nodes', 'create_hierarchical_Ox',
            'create_Ox_from_torch_iterator_dicts', 'dict_with_dots_to_hierarchical_dict']
 
 
@@ -304,7 +306,78 @@ def _rebuild_parameter(cls, data, requires_grad, meta):
 as_parameter = Parameter
 
 
-class State(torch.Tensor):
+class _VariableMeta(type(torch.Tensor)):
+    """Makes every convis variable (Parameter, State, VirtualParameter) an instance of :class:`Variable`."""
+
+    def __instancecheck__(cls, obj):
+        if super().__instancecheck__(obj):
+            return True
+        return cls is Variable and isinstance(obj, (Parameter, VirtualParameter))
+
+    def __subclasscheck__(cls, sub):
+        if super().__subclasscheck__(sub):
+            return True
+        return cls is Variable and isinstance(sub, type) and issubclass(sub, (Parameter, VirtualParameter))
+
+
+class Variable(torch.Tensor, metaclass=_VariableMeta):
+    """A tensor that carries what it means: extra keyword arguments become attributes.
+
+    ``Variable(x=0.0, requires_grad=False, **kw)`` wraps a number, array or tensor (numbers keep
+    their 0-d shape).  ``doc``, ``unit`` or ``retina_config_key`` are the usual keywords.  Every
+    :class:`Parameter`, :class:`State` and :class:`VirtualParameter` counts as a Variable
+    (``isinstance(p, Variable)``), and :func:`is_variable` tells them from plain tensors.
+    Operations on a Variable give plain tensors.
+
+    >>> v = Variable([1.0, 2.0], doc='gain of each channel', unit='')
+    >>> v.set([3.0, 4.0]).get()
+    array([3., 4.], dtype=float32)
+    """
+    __torch_function__ = torch._C._disabled_torch_function_impl
+    _is_convis_variable = True
+
+    def __new__(cls, x=0.0, requires_grad=False, **kwargs):
+        data = _to_tensor(0.0 if x is None else x)
+        obj = torch.Tensor._make_subclass(cls, data, bool(requires_grad) and data.is_floating_point())
+        obj.doc = kwargs.pop('doc', '')
+        for k, v in kwargs.items():
+            setattr(obj, k, v)
+        return obj
+
+    def set(self, value):
+        """Replaces the value in place (numbers, numeric strings, arrays or tensors); returns the Variable.
+
+        A value with the same number of elements keeps the shape; another shape replaces the data.
+        """
+        new = _to_tensor(value, like=self.data)
+        with torch.no_grad():
+            if new.numel() == self.data.numel():
+                self.data.copy_(new.reshape(self.data.shape))
+            else:
+                self.data = new.clone()
+        return self
+
+    def get(self):
+        """A numpy copy of the value."""
+        return self.data.detach().cpu().numpy().copy()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.data.detach().cpu().numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def __repr__(self):
+        values = self.data.detach().cpu().numpy()
+        shown = np.array2string(values.ravel()[:6], precision=6, separator=', ')
+        doc = getattr(self, 'doc', '')
+        return '%s(%s%s, shape=%s%s)' % (type(self).__name__, shown, '...' if values.size > 6 else '',
+                                        tuple(values.shape), ', doc=%r' % doc[:60] if doc else '')
+
+    def _repr_html_(self):
+        from .variable_describe import describe_html
+        return describe_html(self)
+
+
+class State(Variable):
     """Marks a tensor as the state of a layer (memory carried between chunks).
 
     Assigning a ``State`` to a layer attribute registers it: it is then part of
@@ -317,22 +390,15 @@ class State(torch.Tensor):
     ...         super().__init__()
     ...         self.total = State(torch.zeros(1))
     """
-    __torch_function__ = torch._C._disabled_torch_function_impl
 
     def __new__(cls, x=None, **kwargs):
-        data = _to_tensor(0.0 if x is None else x)
-        obj = torch.Tensor._make_subclass(cls, data, False)
-        obj.doc = kwargs.get('doc', '')
-        return obj
-
-    def _repr_html_(self):
-        from .variable_describe import describe_html
-        return describe_html(self)
+        kwargs['requires_grad'] = False
+        return super().__new__(cls, x, **kwargs)
 
 
 def is_variable(x):
-    """True for convis Parameters, States and VirtualParameters."""
-    return isinstance(x, (Parameter, State, VirtualParameter))
+    """True for convis Variables: Parameters, States, VirtualParameters and plain :class:`Variable` s."""
+    return isinstance(x, Variable)
 
 
 class VirtualParameter(object):
@@ -443,8 +509,11 @@ class Resolution(object):
     (2.0, 0.005)
     """
 
+    FIELDS = ('pixel_per_degree', 'steps_per_second', 'input_luminosity_range')
+
     def __init__(self, pixel_per_degree=None, steps_per_second=None, input_luminosity_range=None, parent=None):
         self._parent = parent
+        self._user_set = None
         self._ppd = None
         self._sps = None
         self._range = None
@@ -476,6 +545,7 @@ class Resolution(object):
     @pixel_per_degree.setter
     def pixel_per_degree(self, v):
         self._ppd = self._positive('pixel_per_degree', v)
+        self._mark('pixel_per_degree')
 
     @property
     def steps_per_second(self):
@@ -488,6 +558,7 @@ class Resolution(object):
     @steps_per_second.setter
     def steps_per_second(self, v):
         self._sps = self._positive('steps_per_second', v)
+        self._mark('steps_per_second')
 
     @property
     def input_luminosity_range(self):
@@ -500,6 +571,13 @@ class Resolution(object):
     @input_luminosity_range.setter
     def input_luminosity_range(self, v):
         self._range = self._positive('input_luminosity_range', v)
+        self._mark('input_luminosity_range')
+
+    def _mark(self, field):
+        # the global default remembers which fields the user set (models that carry their own
+        # resolution, such as the retina, adopt those when they are built)
+        if self._user_set is not None:
+            self._user_set.add(field)
 
     @property
     def dt(self):
@@ -518,27 +596,65 @@ class Resolution(object):
     def pixel_to_degree(self, px):
         return px / self.pixel_per_degree
 
-    def copy(self):
-        return Resolution(self._ppd, self._sps, self._range, parent=self._parent)
+    def copy(self, **changes):
+        """An independent copy, with the fields named in ``changes`` replaced.
+
+        >>> Resolution(pixel_per_degree=5, steps_per_second=100).copy(steps_per_second=1000)
+        Resolution(pixel_per_degree=5, steps_per_second=1000, input_luminosity_range=1)
+        """
+        unknown = sorted(set(changes) - set(self.FIELDS))
+        if unknown:
+            raise TypeError('Resolution has no field(s) %s; the fields are %s' % (', '.join(unknown), ', '.join(self.FIELDS)))
+        new = Resolution(self._ppd, self._sps, self._range, parent=self._parent)
+        for k, v in changes.items():
+            setattr(new, k, v)
+        return new
 
     def __repr__(self):
         return 'Resolution(pixel_per_degree=%g, steps_per_second=%g, input_luminosity_range=%g)' % (
             self.pixel_per_degree, self.steps_per_second, self.input_luminosity_range)
 
 
-default_resolution = Resolution(pixel_per_degree=10.0, steps_per_second=1000.0, input_luminosity_range=1.0)
+_BUILT_IN_RESOLUTION = {'pixel_per_degree': 10.0, 'steps_per_second': 1000.0, 'input_luminosity_range': 1.0}
+default_resolution = Resolution(**_BUILT_IN_RESOLUTION)
+default_resolution._user_set = set()
 ResolutionInfo = Resolution
 
 
 def set_steps_per_second(sps):
-    """Sets the default number of simulation steps per second (affects layers without their own resolution
-    from their next chunk on)."""
+    """Sets the default number of simulation steps per second.
+
+    Layers without a resolution of their own follow it from their next chunk on; models that carry
+    their own (the :class:`~convis.retina.Retina`) take it when they are built afterwards, unless the
+    configuration they read gives its own ``temporal-step__sec``.
+
+    >>> convis.set_steps_per_second(500)
+    >>> convis.retina.Retina().resolution.steps_per_second
+    500.0
+    """
     default_resolution.steps_per_second = sps
 
 
 def set_pixel_per_degree(ppd):
-    """Sets the default number of pixels per degree of visual angle (from the next chunk on)."""
+    """Sets the default number of pixels per degree of visual angle (see :func:`set_steps_per_second`)."""
     default_resolution.pixel_per_degree = ppd
+
+
+def user_default_resolution():
+    """The fields of the global default resolution that were set since start-up (or the last reset).
+
+    A dict ``{field: value}``, for example ``{'steps_per_second': 500.0}`` after
+    ``set_steps_per_second(500)``.  Models with a resolution of their own start from these.
+    """
+    return {f: getattr(default_resolution, f) for f in Resolution.FIELDS if f in default_resolution._user_set}
+
+
+def reset_default_resolution():
+    """Restores the built-in global resolution (10 px/deg, 1000 steps/s, luminosity range 1) and forgets
+    what was set (see :func:`user_default_resolution`)."""
+    for f, v in _BUILT_IN_RESOLUTION.items():
+        setattr(default_resolution, f, v)
+    default_resolution._user_set.clear()
 
 
 def dict_with_dots_to_hierarchical_dict(d):
@@ -574,3 +690,60 @@ def create_Ox_from_torch_iterator_dicts(iterator, doc=''):
     """
     from .o import Ox
     return Ox.from_dotted(iterator.items() if hasattr(iterator, 'items') else iterator, doc=doc)
+
+
+def _dotted_items(items):
+    """``(dotted name, value)`` pairs of a Layer (its parameters), a dict or an iterable of pairs."""
+    if isinstance(items, torch.nn.Module):
+        pairs = list(items.named_parameters())
+        if hasattr(items, 'named_virtual_parameters'):
+            pairs += list(items.named_virtual_parameters())
+        return pairs
+    return list(items.items()) if hasattr(items, 'items') else list(items)
+
+
+def create_hierarchical_dict(items):
+    """Nests dotted names into dicts: ``{'opl.tau': 1, 'opl.sigma': 2}`` gives ``{'opl': {'tau': 1, 'sigma': 2}}``.
+
+    ``items`` is a dict, an iterable of ``(dotted name, value)`` pairs (``model.named_parameters()``)
+    or a Layer (its parameters, virtual ones included).  Nothing is lost: names sharing a module are
+    merged, and a value whose name is also a prefix of others is kept under ``'_self'``.
+
+    >>> create_hierarchical_dict([('opl.tau', 1), ('opl.sigma', 2), ('bipolar.g_leak', 3)])
+    {'opl': {'tau': 1, 'sigma': 2}, 'bipolar': {'g_leak': 3}}
+    """
+    return dict_with_dots_to_hierarchical_dict(_pairs_to_dict(_dotted_items(items)))
+
+
+def _pairs_to_dict(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError('the name %r occurs twice' % (k,))
+        d[k] = v
+    return d
+
+
+def create_hierarchical_dict_with_nodes(layer):
+    """The module tree of a layer as nested dicts that hold the modules themselves too.
+
+    Every level is ``{'_self': module, <parameter, state or virtual parameter name>: value, <child
+    name>: {...}}``, so ``d['opl']['_self']`` is the OPL layer and ``d['opl']['sigma_center']`` its
+    parameter.  Without a module (a dict or pairs) it is :func:`create_hierarchical_dict`.
+    """
+    if not isinstance(layer, torch.nn.Module):
+        return create_hierarchical_dict(layer)
+    node = {'_self': layer}
+    for name, p in layer.named_parameters(recurse=False):
+        node[name] = p
+    for name in getattr(layer, '_state_defaults', {}):
+        node[name] = layer._buffers.get(name)
+    node.update(getattr(layer, '_virtual_parameters', {}))
+    for name, child in layer.named_children():
+        node[name] = create_hierarchical_dict_with_nodes(child)
+    return node
+
+
+def create_hierarchical_Ox(items, doc=''):
+    """:func:`create_hierarchical_dict` as a tab-completable :class:`convis.o.Ox` tree."""
+    return create_Ox_from_torch_iterator_dicts(_dotted_items(items), doc=doc)

@@ -17,8 +17,7 @@ def _seed_and_defaults():
     """Each test starts from the default resolution and a fixed seed."""
     np.random.seed(0)
     torch.manual_seed(0)
-    sps, ppd = convis.default_resolution.steps_per_second, convis.default_resolution.pixel_per_degree
+    convis.variables.reset_default_resolution()
     yield
-    convis.set_steps_per_second(sps)
-    convis.set_pixel_per_degree(ppd)
+    convis.variables.reset_default_resolution()
 

@@ -236,16 +236,37 @@ def test_save_and_load_parameters_round_trip(tmp_path):
         np.testing.assert_array_equal(v1, v2)
 
 
-def test_set_parameters_accepts_flat_names_and_rejects_unknown():
+def test_set_parameters_accepts_flat_names_and_ignores_unknown_ones_as_documented():
     m = Nested()
     m.set_parameters({'first_a': 0.1, 'second.w': 5.0})
     assert float(m.first.a) == pytest.approx(0.1) and float(m.second.w) == 5.0
-    with pytest.raises(KeyError, match='unknown'):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        m.set_parameters({'first_b': 1.0, 'first_a': 0.2})   # ignored, silently (the original's documented API)
+    assert float(m.first.a) == pytest.approx(0.2)
+    with pytest.warns(UserWarning, match=r"match no parameter and are ignored: \['first_b'\]"):
+        m.set_parameters({'first_b': 1.0}, warn=True)
+    m._debug = True
+    with pytest.warns(UserWarning, match='first_b'):
         m.set_parameters({'first_b': 1.0})
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter('always')
-        m.set_parameters({'first_b': 1.0}, warn=True, strict=False)
-    assert any('unknown' in str(x.message) for x in w)
+    m._debug = False
+    with pytest.raises(KeyError, match='first_b'):
+        m.set_parameters({'first_b': 1.0, 'first_a': 0.5}, strict=True)
+    assert float(m.first.a) == pytest.approx(0.2)   # strict: nothing was set
+
+
+def test_set_parameters_checks_every_value_before_setting_any():
+    m = Nested()
+    before = {k: v.copy() for k, v in m.get_parameters().items()}
+    for bad in ({'first.a': 0.3, 'second.w': [1.0, 2.0, 3.0]},       # 3 values for a scalar
+                {'first.a': 0.3, 'second.w': float('nan')},           # not finite
+                {'first.a': 0.3, 'first.w': 'abc'},                   # not a number
+                {'second.w': 2.0, 'first.a': 5.0}):                   # above first.a's bound of 1
+        with pytest.raises(ValueError) as e:
+            m.set_parameters(bad)
+        assert 'parameter' in str(e.value)
+        for k, v in m.get_parameters().items():
+            np.testing.assert_array_equal(v, before[k], err_msg='%s changed by %s' % (k, bad))
 
 
 def test_push_pop_parameters_and_all():
@@ -470,6 +491,146 @@ def test_optimize_reports_a_parameter_that_became_nan():
     m.set_optimizer.SGD(lr=1.0)
     with pytest.raises(RuntimeError, match='NaN'):
         m.optimize(np.random.randn(20), np.random.randn(20), loss_fn=lambda y, o: (o.sum() * float('nan')))
+
+
+# ---------------------------------------------------------------------------------------------- typos are errors
+def test_assigning_an_unknown_name_to_a_built_layer_raises_with_the_closest_names():
+    m = Leaky()
+    with pytest.raises(AttributeError, match=r"'w_'.*did you mean 'w'"):
+        m.w_ = 0.3
+    with pytest.raises(AttributeError, match="Leaky has no parameter, state, sublayer or attribute 'histroy'.*'history'"):
+        m.histroy = torch.zeros(1)
+    assert 'w_' not in m.__dict__ and float(m.w) == 0.5
+    n = Nested()
+    with pytest.raises(AttributeError, match="'frist'.*'first'"):
+        n.frist = 1
+
+
+def test_a_built_layer_still_takes_known_names_new_parameters_states_sublayers_and_private_names():
+    m = Leaky()
+    m.w = 0.25                                        # a parameter: set in place
+    m.y = torch.ones(1, 1, 1, 1, 1)                   # a state
+    m.dims = 5                                        # a class attribute
+    m.b = Parameter(2.0)                              # a new Parameter is explicit
+    m.z = State(torch.zeros(1))                       # a new State too
+    m.extra = Leaky()                                 # and a new sublayer
+    m._scratch = [1, 2]                               # private names are free
+    assert float(m.w) == 0.25 and float(m.b) == 2.0 and 'z' in dict(m.named_states())
+    assert 'extra' in dict(m.named_children()) and m._scratch == [1, 2]
+
+
+def test_subclass_init_assignments_stay_free_until_the_outermost_init_returns():
+    class Base(Layer):
+        def __init__(self):
+            super().__init__()
+            self.gain = 2.0
+
+    class Child(Base):
+        def __init__(self):
+            super().__init__()            # Base.__init__ has returned, but Child is still being built
+            self.offset = 1.0
+            self.gain = 3.0
+
+        def forward(self, x):
+            return self.gain * x + self.offset
+
+    c = Child()
+    assert c.gain == 3.0 and c.offset == 1.0
+    c.offset = 0.5                        # an existing attribute
+    assert float(c(np.ones(1))[0, 0, 0]) == 3.5
+    with pytest.raises(AttributeError, match="'ofset'.*'offset'"):
+        c.ofset = 2
+    b = Base()
+    with pytest.raises(AttributeError):
+        b.offset = 1.0
+
+
+def test_the_documented_memory_conv_example_assigns_in_init_and_forward():
+    """The seed docs' custom layer: attributes set before super().__init__(), in __init__ and (known) in forward."""
+    class MyMemoryConv(convis.Layer):
+        def __init__(self, kernel_dim=(3, 1, 1)):
+            self.dim = 5
+            self.autopad = True
+            super(MyMemoryConv, self).__init__()
+            self.conv = torch.nn.Conv3d(1, 1, kernel_dim, bias=False)
+            self.input_state = None
+
+        def forward(self, x):
+            if self.input_state is None:
+                self.input_state = torch.zeros_like(x[:, :, :2])
+            x_pad = torch.cat([self.input_state, x], dim=2)
+            self.input_state = x_pad[:, :, -2:]
+            return self.conv(x_pad)
+
+    m = MyMemoryConv()
+    assert m.run(np.random.rand(30, 4, 4), dt=10)[0].shape == (1, 1, 30, 4, 4)
+    with pytest.raises(AttributeError, match="'input_sate'.*'input_state'"):
+        m.input_sate = None
+
+
+def test_frozen_layers_survive_copy_and_pickle():
+    import copy
+    import pickle
+    for m in (copy.deepcopy(Leaky()), pickle.loads(pickle.dumps(Leaky()))):
+        m.w = 0.1
+        with pytest.raises(AttributeError):
+            m.ww = 0.1
+
+
+def test_assigning_a_value_to_a_virtual_parameter_sets_it():
+    layer = convis.Layer()
+    layer.sigma = convis.VirtualParameter(float, value=0.5)
+    layer.sigma = 0.7
+    assert isinstance(layer.sigma, convis.VirtualParameter) and layer.sigma.get() == 0.7
+
+
+# ---------------------------------------------------------------------------------------------- Output keys
+def test_output_with_repeated_keys_gives_the_last_one_by_key_and_attribute():
+    a, b, c = torch.zeros(1), torch.ones(1), torch.full((1,), 2.0)
+    o = Output([a, b, c], keys=['a', 'b', 'a'])
+    assert o['a'] is c and o.a is c and o[0] is a and o['b'] is b
+    o = Output([a, b], keys=['x y', 'x_y'])           # the same attribute name after save_name
+    assert o.x_y is b and o['x_y'] is b and o['x y'] is a
+
+
+# ---------------------------------------------------------------------------------------------- fitting shapes
+def test_fitting_a_model_whose_output_shape_differs_from_the_target_raises():
+    m = convis.models.LN((3, 3, 3), population=False)
+    x = np.random.rand(40, 6, 6).astype(np.float32)
+    y = np.random.rand(40, 6, 6).astype(np.float32)
+    with pytest.raises(ValueError, match=r'\(1, 1, 20, 1, 1\).*\(1, 1, 20, 6, 6\).*population=True'):
+        m.compute_loss(x, y, dt=20)
+    m.set_optimizer.Adam()
+    before = m.conv.weight.detach().clone()
+    with pytest.raises(ValueError, match=r'\(1, 1, 20, 1, 1\).*\(1, 1, 20, 6, 6\)'):
+        m.optimize(x, y, dt=20)
+    assert torch.equal(m.conv.weight, before)
+    p = convis.models.LN((3, 3, 3), population=True)
+    with pytest.raises(ValueError, match='population=False'):
+        p.compute_loss(x, y[:, :1, :1], dt=20)
+    with pytest.raises(ValueError, match='spatial sizes differ'):
+        p.compute_loss(x, y[:, :4, :5], dt=20)
+    # a custom loss may compare what it likes
+    assert len(m.compute_loss(x, y, dt=20, loss_fn=lambda t, o: ((t.mean((3, 4), keepdim=True) - o) ** 2).sum())) == 2
+
+
+# ---------------------------------------------------------------------------------------------- resolution fields
+def test_set_resolution_with_fields_changes_only_those_fields():
+    m = Leaky()
+    m.set_resolution(convis.Resolution(pixel_per_degree=5, steps_per_second=100, input_luminosity_range=255))
+    m.set_resolution(steps_per_second=1000)
+    r = m.resolution
+    assert (r.steps_per_second, r.pixel_per_degree, r.input_luminosity_range) == (1000, 5, 255)
+    n = Nested()
+    n.set_resolution(pixel_per_degree=20)          # without its own: the other fields follow the global default
+    convis.set_steps_per_second(250)
+    assert n.second.resolution.pixel_per_degree == 20 and n.second.resolution.steps_per_second == 250
+    n.set_resolution()
+    assert n.resolution.pixel_per_degree == convis.default_resolution.pixel_per_degree
+    with pytest.raises(TypeError, match='frames_per_second'):
+        m.set_resolution(frames_per_second=10)
+    with pytest.raises(TypeError, match='not both'):
+        m.set_resolution(convis.Resolution(), steps_per_second=10)
 
 
 def test_impulse_response_is_relative_to_the_adapting_grey():

@@ -211,3 +211,67 @@ def test_o_bag():
     assert o.a == 1 and o['b'] == 2 and len(o) == 2 and 'a' in o
     o['c'] = 3
     assert o.c == 3
+
+
+# ---------------------------------------------------------------------------------------------- Variable
+def test_variable_is_a_tensor_with_attributes_and_every_convis_variable_is_one():
+    from convis.variables import Variable, is_variable
+    v = Variable([1.0, 2.0], doc='gain', unit='Hz', retina_config_key='x')
+    assert isinstance(v, torch.Tensor) and v.doc == 'gain' and v.unit == 'Hz' and v.retina_config_key == 'x'
+    assert v.set([3, 4]) is v and v.get().tolist() == [3.0, 4.0]
+    assert np.asarray(v).tolist() == [3.0, 4.0] and type(v * 2) is torch.Tensor
+    assert v.set(np.ones(3)).shape == (3,)
+    assert 'gain' in repr(v) and not v.requires_grad and Variable(1.0, requires_grad=True).requires_grad
+    for x in (Parameter(1.0), State(torch.zeros(2)), VirtualParameter(float, value=1.0), v):
+        assert isinstance(x, Variable) and is_variable(x)
+    assert issubclass(Parameter, Variable) and issubclass(State, Variable)
+    assert not isinstance(torch.zeros(1), Variable) and not is_variable(torch.zeros(1)) and not is_variable(1.0)
+
+
+def test_create_hierarchical_dicts_of_pairs_and_layers():
+    from convis.variables import (create_hierarchical_Ox, create_hierarchical_dict,
+                                  create_hierarchical_dict_with_nodes)
+    d = create_hierarchical_dict([('opl.tau', 1), ('opl.sigma', 2), ('bipolar.g_leak', 3), ('gain', 4)])
+    assert d == {'opl': {'tau': 1, 'sigma': 2}, 'bipolar': {'g_leak': 3}, 'gain': 4}
+    assert create_hierarchical_dict({'a.b': 1, 'a': 2}) == {'a': {'b': 1, '_self': 2}}
+    with pytest.raises(ValueError, match='twice'):
+        create_hierarchical_dict([('a.b', 1), ('a.b', 2)])
+    retina = convis.retina.Retina()
+    d = create_hierarchical_dict(retina)               # lossless: every parameter of the retina
+    flat = []
+
+    def walk(node):
+        for v in node.values():
+            walk(v) if isinstance(v, dict) else flat.append(v)
+    walk(d)
+    assert len(flat) == len(dict(retina.named_parameters())) + len(list(retina.named_virtual_parameters()))
+    assert d['opl']['sigma_center'] is retina.opl.sigma_center
+    n = create_hierarchical_dict_with_nodes(retina)
+    assert n['_self'] is retina and n['opl']['_self'] is retina.opl
+    assert n['opl']['sigma_center'] is retina.opl.sigma_center
+    assert set(n) >= {'opl', 'bipolar', 'gang_0_input', 'gang_0_spikes'}
+    assert create_hierarchical_dict_with_nodes([('a.b', 1)]) == {'a': {'b': 1}}
+    assert create_hierarchical_Ox(retina).opl.sigma_center is retina.opl.sigma_center
+
+
+# ---------------------------------------------------------------------------------------------- global resolution
+def test_the_global_resolution_remembers_what_was_set_and_resets():
+    from convis.variables import reset_default_resolution, user_default_resolution
+    assert user_default_resolution() == {}
+    convis.set_steps_per_second(500)
+    convis.default_resolution.input_luminosity_range = 255
+    assert user_default_resolution() == {'steps_per_second': 500.0, 'input_luminosity_range': 255.0}
+    assert Resolution().steps_per_second == 500
+    reset_default_resolution()
+    assert user_default_resolution() == {}
+    r = convis.default_resolution
+    assert (r.pixel_per_degree, r.steps_per_second, r.input_luminosity_range) == (10, 1000, 1)
+
+
+def test_resolution_copy_changes_named_fields_only():
+    r = Resolution(pixel_per_degree=5, steps_per_second=100, input_luminosity_range=255)
+    c = r.copy(steps_per_second=1000)
+    assert (c.pixel_per_degree, c.steps_per_second, c.input_luminosity_range) == (5, 1000, 255)
+    assert r.steps_per_second == 100
+    with pytest.raises(TypeError, match='dt'):
+        r.copy(dt=0.1)
