@@ -233,9 +233,12 @@ class Retina(Layer):
     def _check_config(self, config, view, key):
         """Checks every value ``config`` would set (raising a ValueError naming its key); returns the resolution."""
         resolution = {}
+        user = user_default_resolution()  # left out of the configuration: the global setting, when one was made
         for attr, k in (('steps_per_second', 'temporal-step__sec'), ('pixel_per_degree', 'pixels-per-degree'),
                         ('input_luminosity_range', 'input-luminosity-range')):
             v = view.get('retina.' + k)
+            if config.get('retina.' + k) is None and attr in user:
+                v = 1.0 / user[attr] if attr == 'steps_per_second' else user[attr]
             try:
                 v = float(v)
             except (TypeError, ValueError):
