@@ -75,8 +75,8 @@ def impulse_response(model, shape=(300, 21, 21), amplitude=1.0, chunk=None, chec
     stim[:trials, 0, 0, x // 2, y // 2] += amplitude
     chunk = t if chunk is None else int(chunk)
     collected, keys = None, None
-    old_record = getattr(model, 'record', None)
     with torch.no_grad(), model.lock:   # push..pop is one step for every other user of the model
+        old_record = getattr(model, 'record', None)
         model.push_state()
         try:
             if record is not None:
