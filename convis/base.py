@@ -23,6 +23,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from . import parameter_io
 from .o import Ox, save_name
 from .locking import lock_of, locked
 from .utils import make_tensor_5d, to_numpy
@@ -738,37 +739,16 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
         return slots
 
     @locked
-    def set_parameters(self, d, warn=False, strict=True):
+    def set_parameters(self, d, warn=False, strict=False):
         """Sets parameters from a dict ``name -> value`` (dotted names, or the flat ``_``-joined names of ``.p._all``).
 
-        Names that match no parameter raise a ``KeyError`` (``strict=False`` skips them instead, with a
-        warning when ``warn``); with ``warn=True`` parameters missing from ``d`` are reported too.
+        Every value is checked first (numeric, finite, of the parameter's shape, inside its bounds, of
+        its kind); a bad one raises a ``ValueError`` (:class:`~convis.parameter_io.ParameterError`) and
+        nothing changes.  Names that match no parameter and parameters missing from ``d`` are ignored,
+        as in the original toolbox; ``warn=True`` (or ``self._debug``) reports them with a ``UserWarning``,
+        ``strict=True`` raises a ``KeyError`` (and ``ValueError``) for them instead, setting nothing.
         """
-        slots = self._parameter_slots()
-        flat = {}
-        for name in slots:
-            flat.setdefault(save_name(name.replace('.', '_')), []).append(name)
-        unknown, used = [], set()
-        for key, value in d.items():
-            target = key if key in slots else None
-            if target is None and len(flat.get(save_name(key), [])) == 1:
-                target = flat[save_name(key)][0]
-            if target is None:
-                unknown.append(key)
-                continue
-            used.add(target)
-            from .o import _set_leaf
-            _set_leaf(slots[target], value)
-        if unknown:
-            msg = 'unknown parameter name(s) %s; the model has %s' % (unknown, list(slots))
-            if strict:
-                raise KeyError(msg)
-            if warn:
-                warnings.warn(msg)
-        if warn:
-            missing = [n for n in slots if n not in used]
-            if missing:
-                warnings.warn('parameters not set (not in the dict): %s' % missing)
+        parameter_io.apply_values(self, d, warn=warn, strict=strict)
 
     def save_parameters(self, filename, filetype='npz'):
         """Saves every parameter to an npz file, one array per dotted parameter name."""
@@ -777,13 +757,18 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
         np.savez(filename, **self.get_parameters())
 
     @locked
-    def load_parameters(self, filename, filetype='npz', warn=False, strict=True):
-        """Loads parameters saved by :meth:`save_parameters` (see :meth:`set_parameters` for name matching)."""
+    def load_parameters(self, filename, filetype='npz', warn=False, strict=False):
+        """Loads parameters saved by :meth:`save_parameters`: all of them, or none.
+
+        Every member's declared shape and size is checked against its parameter before it is read (no
+        pickles, members that are not parameters are not read), then every value as in
+        :meth:`set_parameters`.  A damaged or foreign file raises a
+        :class:`~convis.parameter_io.ParameterFileError` (a ``ValueError``) naming the file; names on either
+        side that do not match are ignored (``warn``, ``strict`` as in :meth:`set_parameters`).
+        """
         if filetype != 'npz':
             raise ValueError('load_parameters supports filetype="npz" only, not %r' % (filetype,))
-        with np.load(filename, allow_pickle=False) as f:
-            d = OrderedDict((k, f[k]) for k in f.files)
-        self.set_parameters(d, warn=warn, strict=strict)
+        parameter_io.load_values(self, filename, warn=warn, strict=strict)
 
     @locked
     def push_parameters(self):
@@ -793,7 +778,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     @locked
     def pop_parameters(self):
         """Restores the parameter values pushed last."""
-        self.set_parameters(_pop(self._parameter_stack, 'pop_parameters'))
+        parameter_io.apply_values(self, _pop(self._parameter_stack, 'pop_parameters'), same_shape=False)
 
     def push_optimizer(self):
         self._optimizer_stack.append(self._optimizer)
@@ -809,7 +794,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
 
     @locked
     def set_all(self, d):
-        self.set_parameters(d['parameters'])
+        parameter_io.apply_values(self, d['parameters'], same_shape=False)
         self.set_state(d['state'])
         self._optimizer = d['optimizer']
         if d['optimizer'] is not None and d.get('optimizer_state') is not None:
@@ -847,21 +832,12 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     def parse_config(self, config, prefix='', key='retina_config_key'):
         """Sets every parameter that has a configuration key from ``config`` (anything with ``get(dotted_key)``).
 
-        Keys missing from the configuration keep their current value; invalid values raise a
-        ``ValueError`` naming the key.  A configured value becomes the parameter's default (what
-        ``reset`` and the widgets' reset buttons return to).
+        Keys missing from the configuration keep their current value (a :class:`~convis.retina.Retina`
+        gives them their defaults); every value is checked before any is set, and an invalid one raises a
+        ``ValueError`` naming the key, with nothing changed.  A configured value becomes the parameter's
+        default (what ``reset`` and the widgets' reset buttons return to).
         """
-        for name, p in self._parameter_slots().items():
-            k = getattr(p, key, None)
-            if not k or k.startswith('--'):
-                continue
-            value = config.get(prefix + k, None)
-            if value is None:
-                continue
-            try:
-                p.configure(value) if hasattr(p, 'configure') else p.set(value)
-            except (ValueError, TypeError) as e:
-                raise ValueError('configuration key %r (parameter %s): %s' % (prefix + k, name, e)) from None
+        parameter_io.configure_values(self, config, prefix, key)
 
     # ------------------------------------------------------------------ trees
     @property

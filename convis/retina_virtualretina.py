@@ -28,7 +28,28 @@ import os
 import xml.etree.ElementTree as ET
 
 __all__ = ['RetinaConfiguration', 'SCHEMA', 'default_config', 'random_config', 'cell_positions',
-           'valid_retina_tags']
+           'valid_retina_tags', 'ConfigurationError', 'MAX_CELLS', 'check_cell_array']
+
+
+class ConfigurationError(ValueError):
+    """An invalid retina configuration (file or value); the message names the file or key and the value."""
+
+
+class ConfigurationKeyError(ConfigurationError, KeyError):
+    """An unknown element, attribute or key (a KeyError too, as a missing key is)."""
+
+    def __str__(self):  # a KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ''
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A configuration part of the wrong structure (a list where a dict belongs, ...)."""
+
+
+MAX_CELLS = 1000000
+"""The most cells a ganglion cell array (square, circular or listed units) may hold: a larger array (a
+negative or enormous density, a 1e4-degree square) raises a :class:`ConfigurationError` instead of filling
+the memory.  One million cells are a 1000 x 1000 grid, far more than a retina model samples usefully."""
 
 _F, _I, _B, _S = float, int, bool, str
 
@@ -60,6 +81,13 @@ SCHEMA = {
                                      'saccade-duration-stdev__sec': _F, 'enabled': _B},
 }
 """Every element of a retina description file and the type of each of its attributes."""
+
+_POSITIVE = {'temporal-step__sec', 'pixels-per-degree', 'input-luminosity-range', 'uniform-density__inv-deg',
+             'fovea-density__inv-deg'}
+"""Attributes that must be above 0 (steps and densities divide; a zero or negative one makes no retina)."""
+_NON_NEGATIVE = {'size-x__deg', 'size-y__deg', 'diameter__deg', 'fovea-radius__deg',
+                 'scaling-factor-outside-fovea__inv-deg'}
+"""Attributes that must be 0 or above (0 means automatic for the sizes and diameters of cell arrays)."""
 
 valid_retina_tags = {k: [a for a in v if a not in ('name', 'enabled')] for k, v in SCHEMA.items()}
 
@@ -119,6 +147,24 @@ _DEFAULT = {
 }
 
 
+def default_value(key):
+    """The default configuration's value at a dotted key, or None (where the default configuration's
+    list is shorter than the index, its first item stands in: ``ganglion-layers.7.sign`` is 1)."""
+    node = _DEFAULT
+    for p in key.split('.'):
+        if isinstance(node, list):
+            try:
+                i = int(p)
+            except ValueError:
+                return None
+            node = node[i] if 0 <= i < len(node) else node[0]
+        elif isinstance(node, dict):
+            node = node.get(p)
+        else:
+            return None
+    return None if isinstance(node, (dict, list)) else node
+
+
 def default_config():
     """The default configuration: VirtualRetina's human parvocellular retina (every pixel a cell)."""
     return RetinaConfiguration()
@@ -127,13 +173,26 @@ def default_config():
 random_config = default_config
 
 
+def _short(v, n=200):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + '...(%d characters)' % len(r)
+
+
 def _convert(element, attr, value, where=''):
-    """Converts ``value`` to the type of ``element/attr``; raises naming both when impossible."""
+    """Converts ``value`` to the type of ``element/attr`` and checks its range; raises naming both."""
+    v = _convert_type(element, attr, value, where)
+    if (attr in _POSITIVE and v <= 0) or (attr in _NON_NEGATIVE and v < 0):
+        raise ConfigurationError('invalid value %s for attribute %r of <%s>%s: it must be %s'
+                                 % (_short(value), attr, element, where, 'above 0' if attr in _POSITIVE else '0 or above'))
+    return v
+
+
+def _convert_type(element, attr, value, where=''):
     types = SCHEMA.get(element)
     if types is None:
-        raise KeyError('unknown element <%s>%s' % (element, where))
+        raise ConfigurationKeyError('unknown element <%s>%s' % (element, where))
     if attr not in types:
-        raise KeyError('unknown attribute %r of <%s>%s; allowed: %s' % (attr, element, where, ', '.join(types)))
+        raise ConfigurationKeyError('unknown attribute %r of <%s>%s; allowed: %s' % (attr, element, where, ', '.join(types)))
     typ = types[attr]
     try:
         if typ is _B:
@@ -157,8 +216,8 @@ def _convert(element, attr, value, where=''):
             raise ValueError(value)
         return f
     except (TypeError, ValueError):
-        raise ValueError('invalid value %r for attribute %r of <%s>%s (expected %s)'
-                         % (value, attr, element, where, typ.__name__)) from None
+        raise ConfigurationError('invalid value %s for attribute %r of <%s>%s (expected %s)'
+                                 % (_short(value), attr, element, where, typ.__name__)) from None
 
 
 def _fmt(v):
@@ -222,7 +281,7 @@ class RetinaConfiguration(object):
         """Checks and converts a nested dict (as :attr:`retina_config` holds) against the schema."""
         def element(name, values, path):
             if not isinstance(values, dict):
-                raise TypeError('%s: <%s> must be a dict, not %r' % (path, name, type(values).__name__))
+                raise ConfigurationTypeError('%s: <%s> must be a dict, not %r' % (path, name, type(values).__name__))
             out = {}
             children = _CHILDREN.get(name, [])
             for k, v in values.items():
@@ -231,25 +290,25 @@ class RetinaConfiguration(object):
                     continue
                 child = _KEY_TO_ELEMENT.get(k, k)
                 if child not in children:
-                    raise KeyError('unknown key %r in <%s> (%s); allowed: %s'
+                    raise ConfigurationKeyError('unknown key %r in <%s> (%s); allowed: %s'
                                    % (k, name, path, ', '.join(list(SCHEMA.get(name, {})) + children)))
                 if child in _LISTS:
                     if not isinstance(v, list):
-                        raise TypeError('%s.%s must be a list' % (path, k))
+                        raise ConfigurationTypeError('%s.%s must be a list' % (path, k))
                     out[k] = [element(child, item, '%s.%s.%d' % (path, k, i)) for i, item in enumerate(v)]
                 else:
                     out[k] = element(child, v, '%s.%s' % (path, k))
             return out
         if not isinstance(d, dict):
-            raise TypeError('a retina configuration must be a dict, not %r' % type(d).__name__)
+            raise ConfigurationTypeError('a retina configuration must be a dict, not %r' % type(d).__name__)
         out = {}
         for k, v in d.items():
             if k not in _TOP:
-                raise KeyError('unknown top-level key %r in the %s; allowed: %s' % (k, where, ', '.join(_TOP)))
+                raise ConfigurationKeyError('unknown top-level key %r in the %s; allowed: %s' % (k, where, ', '.join(_TOP)))
             el = _KEY_TO_ELEMENT.get(k, k)
             if el in _LISTS:
                 if not isinstance(v, list):
-                    raise TypeError('%s must be a list' % k)
+                    raise ConfigurationTypeError('%s must be a list' % k)
                 out[k] = [element(el, item, '%s.%d' % (k, i)) for i, item in enumerate(v)]
             else:
                 out[k] = element(el, v, k)
@@ -305,7 +364,7 @@ class RetinaConfiguration(object):
             key = 'retina.' + key
         parts = key.split('.')
         if parts[0] not in _TOP:
-            raise KeyError('unknown configuration key %r: it must start with one of %s' % (key, ', '.join(_TOP)))
+            raise ConfigurationKeyError('unknown configuration key %r: it must start with one of %s' % (key, ', '.join(_TOP)))
 
         def walk(node, i, element):
             p = parts[i]
@@ -323,7 +382,7 @@ class RetinaConfiguration(object):
                         idx = int(p)
                         node[idx]
                     except (ValueError, IndexError):
-                        raise KeyError('%r: no list item %r (the list has %d)' % (key, p, len(node))) from None
+                        raise ConfigurationKeyError('%r: no list item %r (the list has %d)' % (key, p, len(node))) from None
                 if last:
                     node[idx] = self._validated_element(element, value, key)
                 else:
@@ -335,13 +394,13 @@ class RetinaConfiguration(object):
                 else:
                     child = _KEY_TO_ELEMENT.get(p, p)
                     if child not in _CHILDREN.get(element, []) and element is not None:
-                        raise KeyError('unknown attribute %r of <%s> (key %r); allowed: %s'
+                        raise ConfigurationKeyError('unknown attribute %r of <%s> (key %r); allowed: %s'
                                        % (p, element, key, ', '.join(SCHEMA.get(element, {}))))
                     node[p] = self._validated_element(child, value, key)
                 return
             child = _KEY_TO_ELEMENT.get(p, p)
             if element is not None and child not in _CHILDREN.get(element, []) and p not in _TOP:
-                raise KeyError('<%s> has no child %r (key %r)' % (element, p, key))
+                raise ConfigurationKeyError('<%s> has no child %r (key %r)' % (element, p, key))
             if p not in node:
                 node[p] = [] if child in _LISTS else {}
             walk(node[p], i + 1, child)
@@ -369,7 +428,7 @@ class RetinaConfiguration(object):
             else:
                 sub = _KEY_TO_ELEMENT.get(k, k)
                 if sub not in _CHILDREN.get(element, []):
-                    raise KeyError('unknown key %r in <%s> (key %r)' % (k, element, key))
+                    raise ConfigurationKeyError('unknown key %r in <%s> (key %r)' % (k, element, key))
                 checked[k] = self._validated_element(sub, v, key)
         return checked
 
@@ -384,10 +443,10 @@ class RetinaConfiguration(object):
         try:
             root = ET.parse(filename).getroot()
         except ET.ParseError as e:
-            raise ValueError('%s is not valid XML: %s' % (filename, e)) from None
+            raise ConfigurationError('%s is not valid XML: %s' % (filename, e)) from None
         where = ' in %s' % filename
         if root.tag != 'retina-description-file':
-            raise ValueError('the root element of %s is <%s>, expected <retina-description-file>' % (filename, root.tag))
+            raise ConfigurationError('the root element of %s is <%s>, expected <retina-description-file>' % (filename, root.tag))
         config = {}
 
         def attrs(el):
@@ -398,7 +457,7 @@ class RetinaConfiguration(object):
                 if not isinstance(child.tag, str):
                     continue
                 if child.tag not in _CHILDREN.get(parent_tag, []):
-                    raise ValueError('unknown element <%s> inside <%s>%s; allowed: %s'
+                    raise ConfigurationError('unknown element <%s> inside <%s>%s; allowed: %s'
                                      % (child.tag, parent_tag, where, ', '.join(_CHILDREN.get(parent_tag, [])) or 'none'))
                 values = attrs(child)
                 parse(child, child.tag, values)
@@ -408,14 +467,14 @@ class RetinaConfiguration(object):
                     target['all-units'] = values.get('all-units', [])
                 else:
                     if child.tag in target:
-                        raise ValueError('element <%s> appears twice inside <%s>%s' % (child.tag, parent_tag, where))
+                        raise ConfigurationError('element <%s> appears twice inside <%s>%s' % (child.tag, parent_tag, where))
                     target[child.tag] = values
         if root.attrib:
-            raise ValueError('unexpected attributes %s of <retina-description-file>%s' % (list(root.attrib), where))
+            raise ConfigurationError('unexpected attributes %s of <retina-description-file>%s' % (list(root.attrib), where))
         top = {}
         parse(root, 'retina-description-file', top)
         if 'retina' not in top:
-            raise ValueError('%s has no <retina> element' % filename)
+            raise ConfigurationError('%s has no <retina> element' % filename)
         retina = top.pop('retina')
         for k in list(retina):
             if k in _TOP:
@@ -468,14 +527,84 @@ class RetinaConfiguration(object):
 
     def read_json(self, filename):
         """Replaces the configuration with a JSON file written by :meth:`write_json` (validated)."""
-        with open(filename) as f:
-            self.retina_config = self._validated(json.load(f), where='JSON file %s' % filename)
+        try:
+            with open(filename, encoding='utf-8') as f:
+                d = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise ConfigurationError('%s is not a JSON retina configuration: %s' % (filename, _short(str(e)))) from None
+        try:
+            self.retina_config = self._validated(d, where='JSON file %s' % filename)
+        except ConfigurationError as e:
+            raise type(e)('%s: %s' % (filename, e)) from None
         return self
 
 
 # ------------------------------------------------------------------------------------------- cell arrays
 def _floor(v):
     return int(math.floor(v + 1e-9))
+
+
+def _number(spec, key, where, positive=False):
+    """``spec[key]`` as a finite float (above 0 with ``positive``, else 0 or above), or a ConfigurationError."""
+    v = spec.get(key) or 0.0
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = float('nan')
+    if not math.isfinite(f) or f < 0 or (positive and f == 0):
+        raise ConfigurationError('%s: %s %s must be a finite number %s' % (where, key, _short(v, 80),
+                                                                         'above 0' if positive else '0 or above'))
+    return f
+
+
+def _too_many(where, count, what):
+    return ConfigurationError('%s: %s would hold %.4g cells, more than MAX_CELLS = %d (convis.retina_virtualretina.'
+                              'MAX_CELLS); use a smaller size or density' % (where, what, count, MAX_CELLS))
+
+
+def check_cell_array(spec, map_shape=None, pixel_per_degree=None, where='cell array'):
+    """Checks a cell array (as :func:`cell_positions` takes it) and returns it; raises a
+    :class:`ConfigurationError` for a density that is not above 0, a negative or non-finite size, or
+    more than :data:`MAX_CELLS` cells.  Automatic sizes (0) are counted only when ``map_shape`` (pixels)
+    and ``pixel_per_degree`` are given."""
+    if spec is None:
+        return spec
+    kind = spec.get('kind')
+    auto = None
+    if map_shape is not None and pixel_per_degree:
+        h, w = map_shape
+        border = spec.get('border_px', 1)
+        auto = (max(w - (border - 1), 0) / pixel_per_degree, max(h - (border - 1), 0) / pixel_per_degree)
+    if kind == 'units':
+        if len(spec.get('x', ())) != len(spec.get('y', ())):
+            raise ConfigurationError('%s: %d x offsets but %d y offsets' % (where, len(spec['x']), len(spec['y'])))
+        if len(spec['x']) > MAX_CELLS:
+            raise _too_many(where, len(spec['x']), 'the list of units')
+    elif kind == 'square':
+        density = _number(spec, 'density', where, positive=True)
+        sx, sy = _number(spec, 'size_x', where), _number(spec, 'size_y', where)
+        if auto is not None:
+            sx, sy = sx or auto[0], sy or auto[1]
+        count = max(math.floor(sx * density), 1) * max(math.floor(sy * density), 1)
+        if count > MAX_CELLS:
+            raise _too_many(where, count, 'the square array of %g x %g deg at %g cells/deg' % (sx, sy, density))
+    elif kind == 'circular':
+        d0 = _number(spec, 'fovea_density', where, positive=True)
+        diameter = _number(spec, 'diameter', where)
+        if spec.get('fovea_radius') is not None:
+            _number(spec, 'fovea_radius', where)
+        if spec.get('scaling') is not None:
+            _number(spec, 'scaling', where)
+        if auto is not None:
+            diameter = diameter or min(auto)
+        # rings sit 1/d0 apart (further beyond a log-polar fovea); without log-polar a disc of d0^2 cells/deg^2
+        rings = d0 * diameter / 2.0
+        count = rings if spec.get('scaling') else math.pi * rings * rings
+        if count > MAX_CELLS:
+            raise _too_many(where, count, 'the circular array of %g deg at %g cells/deg' % (diameter, d0))
+    else:
+        raise ConfigurationError('%s: unknown cell array kind %s (square, circular or units)' % (where, _short(kind, 80)))
+    return spec
 
 
 def cell_positions(spec, map_shape, pixel_per_degree, generator=None):
@@ -491,11 +620,14 @@ def cell_positions(spec, map_shape, pixel_per_degree, generator=None):
       (``R0 + (exp(K(n/d0 - R0)) - 1)/K`` beyond the fovea) and ``floor(2 pi d0 density(r) r)`` cells
       at a random angular offset (from ``generator``); ring 0 is one cell at the centre.  ``grid`` None.
     * ``'units'``: explicit ``x``, ``y`` lists (deg), optional ``grid``.
+
+    Arrays are checked first (:func:`check_cell_array`): more than :data:`MAX_CELLS` cells raise.
     """
     import torch
     kind = spec.get('kind')
     h, w = map_shape
     border = spec.get('border_px', 1)
+    check_cell_array(spec, map_shape, pixel_per_degree)
     if kind == 'units':
         return list(spec['x']), list(spec['y']), spec.get('grid')
     if kind == 'square':
@@ -525,6 +657,9 @@ def cell_positions(spec, map_shape, pixel_per_degree, generator=None):
             if radius > diameter / 2.0 + 1e-9:
                 break
             count = _floor(2 * math.pi * d0 * dens * radius)
+            if len(xs) + count > MAX_CELLS:
+                raise _too_many('cell array', len(xs) + count, 'the circular array of %g deg at %g cells/deg'
+                                % (diameter, d0))
             if count > 0:
                 offset = float(torch.rand((), generator=generator, dtype=torch.float64)) * 2 * math.pi / count
                 for j in range(count):

@@ -229,7 +229,8 @@ class GanglionSpiking(_Stage):
             reshape the output to a grid (positions in VirtualRetina's x-major order ``ix*ny + iy``)
         array : dict
             a cell array as :func:`convis.retina_virtualretina.cell_positions` describes (``'square'``,
-            ``'circular'``), resolved for the map size at the next call
+            ``'circular'``), resolved for the map size at the next call; checked at once: a density not
+            above 0 or more than :data:`convis.retina_virtualretina.MAX_CELLS` cells raise a ValueError
         """
         if positions_deg is not None:
             pos = np.asarray(positions_deg, dtype=np.float64)
@@ -240,7 +241,9 @@ class GanglionSpiking(_Stage):
             self.cells = {'kind': 'units', 'x': pos[:, 0].tolist(), 'y': pos[:, 1].tolist(),
                           'grid': tuple(grid) if grid is not None else None}
         else:
-            self.cells = dict(array) if array is not None else None
+            from ..retina_virtualretina import check_cell_array
+            self.cells = dict(check_cell_array(array, where='%s cell array' % type(self).__name__)) \
+                if array is not None else None
         self.cell_positions = None
         self._grid = None
         return self
