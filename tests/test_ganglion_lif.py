@@ -179,3 +179,22 @@ def test_layer_gives_the_same_with_every_loop(monkeypatch, dtype, noise, sd, rec
             for a, b in zip(compiled[3], other[3]):
                 assert np.array_equal(a, b)
     assert float(compiled[0].max()) >= 2
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_seeded_spike_trains_are_those_of_the_earlier_c_loops(dtype):
+    """The default retina with its membrane noise (and one layer with random refractory periods) fires the
+    same spikes as the C loops convis compiled before its loops moved to numba (revision e08456f): the
+    counts saved in tests/data/compiled_reference.npz."""
+    import os
+    saved = np.load(os.path.join(os.path.dirname(__file__), 'data', 'compiled_reference.npz'))
+    x = 255 * np.random.RandomState(5).rand(1, 1, 150, 20, 26)
+    retina = convis.retina.Retina(seed=3).to(dtype)
+    retina.gang_0_spikes.refr_sigma = 0.001
+    with torch.no_grad():
+        out = retina.run(x, dt=60)
+    name = 'f32' if dtype == torch.float32 else 'f64'
+    for j in range(2):
+        ref = saved['spikes_%s_%d' % (name, j)]
+        assert ref.sum() > 10000
+        assert np.array_equal(out[j].numpy(), ref.astype(np.float64))

@@ -96,3 +96,22 @@ def test_ganglion_noise_does_not_depend_on_chunks_or_pieces_and_follows_the_stat
     assert torch.equal(torch.cat([first, other.run(x[60:], dt=70)[0]], dim=2), whole)
     # a different seed gives different spikes
     assert not torch.equal(convis.filters.retina.GanglionSpiking(seed=5).run(x, dt=130)[0], whole)
+
+
+REFERENCE = [(7, 0, 30, 500, 0, 1.0), (123456789, 1000, 20, 333, 3, 0.37)]
+"""(seed, first step, steps, cells, stream, scale) of the numbers saved in tests/data/compiled_reference.npz,
+written by the C loops convis compiled before its loops moved to numba (revision e08456f)."""
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('compiled', [None, False])
+def test_the_numbers_are_bit_for_bit_those_of_the_earlier_c_loop(dtype, compiled):
+    import os
+    saved = np.load(os.path.join(os.path.dirname(__file__), 'data', 'compiled_reference.npz'))
+    for k, (seed, k0, n_t, m, stream, scale) in enumerate(REFERENCE):
+        z = noise.counter_normals(noise.seed_key(seed), k0, n_t, m, stream, scale, dtype, compiled=compiled).numpy()
+        ref = saved['normals_%s_%d' % ('f32' if dtype == torch.float32 else 'f64', k)]
+        if compiled is None or dtype == torch.float32:
+            assert np.array_equal(z, ref)
+        else:       # torch's float64 square root may differ by one unit in the last place (module docstring)
+            assert np.abs(z - ref).max() <= 2 * np.finfo(np.float64).eps * np.abs(ref).max()
