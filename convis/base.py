@@ -724,6 +724,12 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
                 for name, vp in m._virtual_parameters.items():
                     yield (prefix + '.' + name if prefix else name), vp
 
+    def init_all_parameters(self):
+        """Pushes every VirtualParameter's value into what depends on it again (``init_var``); returns the layer."""
+        for _, vp in self.named_virtual_parameters():
+            vp.init_var()
+        return self
+
     def get_parameters(self):
         """Every parameter's value as an OrderedDict ``dotted.name -> numpy array`` (lossless names)."""
         d = OrderedDict((name, p.detach().cpu().numpy().copy()) for name, p in self.named_parameters())

@@ -81,3 +81,11 @@ def test_the_fitting_quickstart_with_one_trace_against_an_image_target_says_how_
     assert '(1, 1, 200, 1, 1)' in msg and '(1, 1, 200, 20, 20)' in msg and 'population=True' in msg
     m = convis.models.LN(kernel_dim=(12, 10, 10), population=True)
     assert len(m.compute_loss(inp, out, dt=200)) == 2
+
+
+def test_init_all_parameters_pushes_virtual_parameters_into_their_targets():
+    layer = convis.Layer()
+    layer.w = convis.Parameter(0.0)
+    layer.sigma = convis.VirtualParameter(lambda v: 2 * v, var=layer.w, value=3.0)
+    assert float(layer.w) == 0.0
+    assert layer.init_all_parameters() is layer and float(layer.w) == 3.0
