@@ -428,10 +428,11 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     def _knows_attribute(self, name, value):
         """Whether a frozen layer accepts ``name = value``: a known name, or an explicit new Parameter,
         State or sublayer."""
-        if isinstance(value, self._NEW_ATTRIBUTE_TYPES) or name in self.__dict__ or hasattr(type(self), name):
-            return True
         d = self.__dict__
-        return any(name in d.get(k, ()) for k in ('_parameters', '_buffers', '_modules', '_virtual_parameters'))
+        if name in d or name in d['_buffers'] or name in d['_parameters'] or name in d['_modules'] \
+                or name in d.get('_virtual_parameters', ()):
+            return True
+        return hasattr(type(self), name) or isinstance(value, self._NEW_ATTRIBUTE_TYPES)
 
     def _attribute_names(self):
         d = self.__dict__
