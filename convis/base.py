@@ -26,7 +26,7 @@ import torch
 from . import parameter_io
 from .o import Ox, save_name
 from .locking import lock_of, locked
-from .utils import make_tensor_5d, to_numpy
+from .utils import _short_repr, make_tensor_5d, to_numpy
 from .variables import Parameter, Resolution, State, VirtualParameter
 
 __all__ = ['Layer', 'Model', 'Output', 'prepare_input', 'shape', 'Runner']
@@ -197,7 +197,7 @@ class Output(object):
         for i in range(len(self.keys) - 1, -1, -1):
             if save_name(self.keys[i]) == save_name(k):
                 return self._outs[i]
-        raise KeyError('no output %r; outputs are %s' % (k, ', '.join(self.keys)))
+        raise KeyError('no output %s; outputs are %s' % (_short_repr(k), ', '.join(self.keys)))
 
     def array(self, k=0):
         """A numpy copy of output ``k`` (index or key)."""
@@ -309,7 +309,8 @@ class _OptimizerSelector(object):
             raise AttributeError(name)
         classes = self._classes()
         if name not in classes:
-            raise AttributeError('torch.optim has no optimizer %r; choices: %s' % (name, ', '.join(sorted(classes))))
+            raise AttributeError('torch.optim has no optimizer %s; choices: %s'
+                                 % (_short_repr(name), ', '.join(sorted(classes))))
         cls = classes[name]
 
         def make(*args, **kwargs):
@@ -326,7 +327,7 @@ class _OptimizerSelector(object):
             return getattr(self, opt)(*args, **kwargs)
         if inspect.isclass(opt) and issubclass(opt, torch.optim.Optimizer):
             return self._build(opt, *args, **kwargs)
-        raise TypeError('set_optimizer takes an optimizer, an optimizer class or its name, not %r' % (opt,))
+        raise TypeError('set_optimizer takes an optimizer, an optimizer class or its name, not %s' % _short_repr(opt))
 
     def _reload(self):
         return self
@@ -428,11 +429,10 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     def _knows_attribute(self, name, value):
         """Whether a frozen layer accepts ``name = value``: a known name, or an explicit new Parameter,
         State or sublayer."""
-        d = self.__dict__
-        if name in d or name in d['_buffers'] or name in d['_parameters'] or name in d['_modules'] \
-                or name in d.get('_virtual_parameters', ()):
+        if isinstance(value, self._NEW_ATTRIBUTE_TYPES) or name in self.__dict__ or hasattr(type(self), name):
             return True
-        return hasattr(type(self), name) or isinstance(value, self._NEW_ATTRIBUTE_TYPES)
+        d = self.__dict__
+        return any(name in d.get(k, ()) for k in ('_parameters', '_buffers', '_modules', '_virtual_parameters'))
 
     def _attribute_names(self):
         d = self.__dict__
@@ -567,7 +567,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
         elif kwargs:
             raise TypeError('set_resolution takes a Resolution or fields (%s), not both' % ', '.join(sorted(kwargs)))
         elif not isinstance(res, Resolution):
-            raise TypeError('resolution must be a convis.variables.Resolution, not %r' % (res,))
+            raise TypeError('resolution must be a convis.variables.Resolution, not %s' % _short_repr(res))
         for m in self.modules():
             if isinstance(m, Layer):
                 m._resolution = res
@@ -825,7 +825,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
     def retrieve_all(self, name):
         """Restores what :meth:`store_all` stored under ``name`` (the entry is kept)."""
         if name not in self._stored:
-            raise KeyError('nothing stored as %r; stored: %s' % (name, list(self._stored)))
+            raise KeyError('nothing stored as %s; stored: %s' % (_short_repr(name), list(self._stored)))
         self.set_all(self._stored[name])
 
     def requires_grad_(self, requires_grad=True):
@@ -989,7 +989,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
         (of spike counts, for spiking outputs: a single noisy trial).
         """
         if len(shp) != 3:
-            raise ValueError('shp must be (t, x, y), not %r' % (shp,))
+            raise ValueError('shp must be (t, x, y), not %s' % _short_repr(shp))
         b = self.adapting_luminance() if background is None else float(background)
         if not (np.isfinite(b) and np.isfinite(amplitude)):
             raise ValueError('background (%r) and amplitude (%r) must be finite' % (b, amplitude))
@@ -1064,9 +1064,9 @@ def _check_frames(name, v, allow_none=False, positive=False):
             return None
         raise ValueError('%s must be given' % name)
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
-        raise TypeError('%s must be a number of frames, not %r' % (name, v))
+        raise TypeError('%s must be a number of frames, not %s' % (name, _short_repr(v)))
     if isinstance(v, (float, np.floating)) and not float(v).is_integer():
-        raise ValueError('%s must be a whole number of frames, not %r' % (name, v))
+        raise ValueError('%s must be a whole number of frames, not %s' % (name, _short_repr(v)))
     v = int(v)
     if v < 0 or (positive and v == 0):
         raise ValueError('%s must be %s number of frames, not %d' % (name, 'a positive' if positive else 'a non-negative', v))

@@ -366,7 +366,7 @@ class Runner(ClosedOnExit):
 
     # -------------------------------------------------------------- closing
     def close(self, timeout=None):
-        """Stops the thread (see :meth:`stop`: returns within ``timeout`` s) and closes the input, goal and output streams."""
+        """Stops the thread (see :meth:`stop`: returns within ``timeout`` s) and closes all the streams."""
         try:
             self.stop(timeout)
         finally:

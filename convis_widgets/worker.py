@@ -183,7 +183,7 @@ _owners_lock = threading.Lock()
 
 
 def take_over(model, kind, widget):
-    """Makes ``widget`` the one ``kind`` of widget (e.g. ``'explorer'``) that follows ``model``; closes the previous one.
+    """Makes ``widget`` the one ``kind`` of widget (e.g. ``'explorer'``) of ``model``; closes the previous one.
 
     Re-running a notebook cell that makes a widget leaves the old one hidden but alive: without this it
     would go on following the model's parameters and running the model from its own thread.  The

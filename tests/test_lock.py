@@ -29,7 +29,8 @@ def arrays(o):
 
 
 def same(a, b):
-    return len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y, rtol=1e-5, atol=1e-5) for x, y in zip(a, b))
+    return len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y, rtol=1e-5, atol=1e-5)
+                                    for x, y in zip(a, b))
 
 
 def in_threads(n, job):

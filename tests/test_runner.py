@@ -351,3 +351,9 @@ def test_error_messages_do_not_echo_huge_values():
     with pytest.raises(ValueError, match='mode') as e:
         convis.Runner(ln_model(), RandomStream((4, 4))).start(mode=huge)
     assert len(str(e.value)) < 300
+    model = ln_model()
+    for call in (lambda: model.run(np.zeros((5, 2, 2)), dt=huge), lambda: model.set_optimizer(huge),
+                 lambda: model.set_resolution(huge), lambda: model.retrieve_all(huge)):
+        with pytest.raises((TypeError, ValueError, KeyError, AttributeError)) as e:
+            call()
+        assert len(str(e.value)) < 500      # the value cut to 200 characters, plus the choices
