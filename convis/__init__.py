@@ -23,6 +23,8 @@ def _get_default_resolution():
 
 from . import filters, models, retina, streams, samples, variable_describe, numerical_filters, kernels, analysis  # noqa: E402,F401
 from . import layers  # noqa: E402,F401
+from . import scale  # noqa: E402,F401
+from .scale import sweep, run_files  # noqa: E402,F401
 from .utils import plot, plot_5d_matshow, plot_5d_time, plot_tensor, plot_tensor_with_channels  # noqa: E402,F401
 from .variable_describe import (help, describe, describe_text, describe_dict, describe_html,  # noqa: E402,F401
                                 animate, animate_to_video, animate_to_html, animate_double_plot)

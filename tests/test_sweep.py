@@ -1,0 +1,189 @@
+"""convis.sweep on a real distributed.LocalCluster: equal to sequential runs, survives a killed worker,
+resumes from its zarr store, refuses bad names before any task; models pickle with a fresh lock."""
+import copy
+import os
+import pickle
+import signal
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import convis
+from convis.locking import ModelLock
+
+distributed = pytest.importorskip('distributed')
+
+GRID = {'opl.sigma_center': [0.05, 0.2], 'bipolar.lambda_amp': [50.0, 100.0]}
+
+
+@pytest.fixture(scope='module')
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as c:
+        yield c
+
+
+@pytest.fixture
+def stim():
+    return convis.samples.moving_grating(120, 12, 12)
+
+
+def sequential(model, stim, values, dt):
+    """What the user would write: a copy of the model, the parameters set, one run."""
+    m = copy.deepcopy(model)
+    m.set_parameters(values)
+    return m.run(stim, dt=dt, progress=False)
+
+
+def convis_tasks(task_stream):
+    return [t for t in task_stream.data if str(t['key']).startswith('convis-')]
+
+
+def test_a_retina_pickles_and_deepcopies_with_a_fresh_lock_even_while_locked():
+    retina = convis.retina.Retina(seed=2)
+    stim = convis.samples.moving_grating(50, 8, 8)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with retina.lock:
+            held.set()
+            release.wait(10)
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(10)
+    try:
+        copies = [pickle.loads(pickle.dumps(retina)), copy.deepcopy(retina)]
+    finally:
+        release.set()
+        t.join()
+    expected = retina.run(stim, dt=25, progress=False)
+    for c in copies:
+        assert isinstance(c.lock, ModelLock) and c.lock is not retina.lock
+        assert c.opl.lock is c.lock and c.gang_0_spikes.lock is c.lock
+        assert c.lock.acquire(blocking=False)  # fresh: not held by the thread that held the original's
+        c.lock.release()
+        o = c.run(stim, dt=25, progress=False)
+        for a, b in zip(o, expected):
+            assert torch.equal(a, b)
+
+
+def test_sweep_grid_equals_sequential_runs_bit_for_bit_seeded_spikes_included(client, stim):
+    retina = convis.retina.Retina(seed=5)
+    before = retina.get_parameters()
+    ds = convis.sweep(retina, stim, GRID, dt=50, client=client)
+    assert ds['ganglion_spikes_ON'].dims == ('opl.sigma_center', 'bipolar.lambda_amp', 'time', 'y', 'x')
+    assert ds['opl.sigma_center'].attrs['units'] == 'deg'
+    assert ds['bipolar.lambda_amp'].attrs['units'] == 'Hz'
+    assert ds['time'].attrs['units'] == 's' and float(ds['time'][1]) == pytest.approx(1.0 / retina.resolution.steps_per_second)
+    total_spikes = 0
+    for s in GRID['opl.sigma_center']:
+        for lam in GRID['bipolar.lambda_amp']:
+            o = sequential(retina, stim, {'opl.sigma_center': s, 'bipolar.lambda_amp': lam}, dt=50)
+            for key in o.keys:
+                got = ds[key].sel({'opl.sigma_center': s, 'bipolar.lambda_amp': lam}).values
+                np.testing.assert_array_equal(got, o[key][0, 0].numpy())
+            total_spikes += float(o[0].sum())
+    assert total_spikes > 0
+    after = retina.get_parameters()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # the model is never changed
+
+
+def test_labelled_sets_and_reduce_give_one_variable_per_entry(client, stim):
+    retina = convis.retina.Retina(seed=1)
+    sets = {'A': {'bipolar.lambda_amp': 0.0}, 'B': {'bipolar.lambda_amp': 100.0, 'opl.sigma_center': 0.1}}
+
+    def rates(o):
+        return {'rate_on': o.ganglion_spikes_ON.float().mean((0, 1, 3, 4)), 'total_off': o.ganglion_spikes_OFF.sum()}
+    ds = convis.sweep(retina, stim, sets, reduce=rates, dt=60, client=client)
+    assert list(ds['set'].values) == ['A', 'B']
+    assert ds['rate_on'].dims == ('set', 'rate_on_dim_0') and ds['total_off'].dims == ('set',)
+    assert list(ds['bipolar.lambda_amp'].values) == [0.0, 100.0]
+    # a set that does not name a parameter keeps the model's value
+    assert float(ds['opl.sigma_center'].sel(set='A')) == pytest.approx(float(retina.opl.sigma_center))
+    for label, values in sets.items():
+        o = sequential(retina, stim, values, dt=60)
+        np.testing.assert_array_equal(ds['rate_on'].sel(set=label).values, rates(o)['rate_on'].numpy())
+
+
+def test_a_bad_parameter_name_fails_before_any_task_naming_the_closest(client, stim, monkeypatch):
+    retina = convis.retina.Retina()
+
+    def no_tasks(*args, **kwargs):
+        raise AssertionError('a task was submitted')
+    monkeypatch.setattr(client, 'submit', no_tasks)
+    monkeypatch.setattr(client, 'scatter', no_tasks)
+    with pytest.raises(KeyError, match='opl.sigma_center'):
+        convis.sweep(retina, stim, {'opl.sigma_centre': [0.1, 0.2]}, client=client)
+    with pytest.raises(KeyError, match='bipolar.lambda_amp'):
+        convis.sweep(retina, stim, [{'bipolar.lambda_ampp': 1.0}], client=client)
+    with pytest.raises(ValueError, match='refused'):  # a value out of the parameter's bounds
+        convis.sweep(retina, stim, {'opl.sigma_center': [0.1, -1.0]}, client=client)
+    with pytest.raises(TypeError, match='distributed.Client'):
+        convis.sweep(retina, stim, GRID, client='tcp://localhost:1')
+
+
+def test_a_worker_killed_in_the_middle_leaves_the_sweep_complete_and_correct(client, stim):
+    retina = convis.retina.Retina(seed=9)
+    grid = {'opl.sigma_center': [0.05, 0.1, 0.15, 0.2], 'bipolar.lambda_amp': [50.0, 100.0]}
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_a_busy_worker(done, total):
+        if done == 1 and not killed:
+            busy = [addr for addr, tasks in client.processing().items() if tasks]
+            addr = busy[0] if busy else sorted(pids)[0]
+            os.kill(pids[addr], signal.SIGKILL)
+            killed.append(addr)
+    ds = convis.sweep(retina, stim, grid, dt=40, client=client, progress=kill_a_busy_worker)
+    assert killed
+    for s in grid['opl.sigma_center']:
+        for lam in grid['bipolar.lambda_amp']:
+            o = sequential(retina, stim, {'opl.sigma_center': s, 'bipolar.lambda_amp': lam}, dt=40)
+            got = ds['ganglion_spikes_ON'].sel({'opl.sigma_center': s, 'bipolar.lambda_amp': lam}).values
+            np.testing.assert_array_equal(got, o[0][0, 0].numpy())
+    client.wait_for_workers(2, timeout=60)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_restarted_sweep_with_a_store_recomputes_nothing_finished(client, stim, tmp_path):
+    retina = convis.retina.Retina(seed=4)
+    store = str(tmp_path / 'sweep.zarr')
+    grid = {'opl.sigma_center': [0.05, 0.1, 0.15], 'bipolar.lambda_amp': [50.0, 100.0]}
+
+    def interrupt(done, total):
+        if done == 2:
+            raise Interrupted()
+    with pytest.raises(Interrupted):
+        convis.sweep(retina, stim, grid, dt=60, client=client, store=store, progress=interrupt)
+    started = []
+    with distributed.get_task_stream(client) as ts:
+        ds = convis.sweep(retina, stim, grid, dt=60, client=client, store=store,
+                          progress=lambda done, total: started.append(done) if not started else None)
+    finished_before = started[0]
+    assert finished_before >= 2
+    assert len(convis_tasks(ts)) == 6 - finished_before
+    expected = convis.sweep(retina, stim, grid, dt=60, client=client)
+    for k in expected.data_vars:
+        np.testing.assert_array_equal(ds[k].values, expected[k].values)
+    # complete: a third run computes nothing at all
+    with distributed.get_task_stream(client) as ts:
+        again = convis.sweep(retina, stim, grid, dt=60, client=client, store=store)
+    assert convis_tasks(ts) == []
+    np.testing.assert_array_equal(again['ganglion_spikes_OFF'].values, expected['ganglion_spikes_OFF'].values)
+    # another sweep never resumes this store
+    with pytest.raises(ValueError, match='another sweep'):
+        convis.sweep(retina, stim, {'opl.sigma_center': [0.3]}, dt=60, client=client, store=store)
+
+
+def test_parameter_sets_lists_a_grid_without_running(stim):
+    retina = convis.retina.Retina()
+    dims, coords, sets = convis.scale.parameter_sets(retina, GRID)
+    assert dims == ('opl.sigma_center', 'bipolar.lambda_amp')
+    assert len(sets) == 4 and sets[1] == ((0, 1), {'opl.sigma_center': 0.05, 'bipolar.lambda_amp': 100.0})
+    assert coords['opl.sigma_center'][2]['units'] == 'deg'
