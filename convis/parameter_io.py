@@ -28,11 +28,15 @@ import torch
 from .o import save_name
 from .variables import _to_tensor
 
-__all__ = ['ParameterError', 'ParameterFileError', 'ParameterNameError', 'MAX_HEADER_BYTES',
+__all__ = ['ParameterError', 'ParameterFileError', 'ParameterNameError', 'MAX_HEADER_BYTES', 'MAX_RESHAPED_VALUES',
            'read_parameter_file', 'apply_values', 'configure_values', 'checked_config_items', 'load_values']
 
 MAX_HEADER_BYTES = 10000
 """The largest ``.npy`` header (bytes) accepted in a parameter file (numpy writes far smaller ones)."""
+
+MAX_RESHAPED_VALUES = 1 << 24
+"""The most values (16 M) an array parameter (a kernel: 2 dimensions or more) may take when a value of
+another size replaces it; numbers and vectors keep their shape."""
 
 
 class ParameterError(ValueError):
@@ -81,7 +85,7 @@ def _report(layer, unknown, missing, warn, strict, source):
     if unknown:
         parts.append('%d name(s) match no parameter and are ignored: %s' % (len(unknown), short(list(unknown))))
     if missing:
-        parts.append('%d parameter(s) are not in %s and keep their values: %s'
+        parts.append('%d parameter(s) not set (not in %s; they keep their values): %s'
                      % (len(missing), source, short(list(missing))))
     if not parts:
         return
@@ -106,6 +110,17 @@ def _shape_fits(shape, target):
     return shape == target or [n for n in shape if n != 1] == [n for n in target if n != 1]
 
 
+def shape_allowed(shape, target):
+    """Whether a value of ``shape`` may replace a parameter of shape ``target``: the same layout (see
+    :func:`_shape_fits`), or for kernels (2 dimensions or more) another size with as many dimensions and
+    at most :data:`MAX_RESHAPED_VALUES` values (a fitted kernel of another length, loaded into a default
+    model)."""
+    shape, target = tuple(shape), tuple(target)
+    if _shape_fits(shape, target):
+        return True
+    return len(shape) == len(target) >= 2 and int(np.prod(shape, dtype=np.float64)) <= MAX_RESHAPED_VALUES
+
+
 def checked_value(name, slot, value, same_shape=True):
     """The value ``slot.set`` would store, checked: numeric, finite, of the parameter's shape (with
     ``same_shape``), inside its bounds and of its kind.  Raises a :class:`ParameterError` naming ``name``."""
@@ -119,7 +134,7 @@ def checked_value(name, slot, value, same_shape=True):
     except (TypeError, ValueError) as e:
         raise ParameterError('parameter %s: %s is not a numeric value (%s)' % (name, short(value), e)) from None
     shape = tuple(new.shape)
-    if same_shape and not _shape_fits(shape, _slot_shape(slot)):
+    if same_shape and not shape_allowed(shape, _slot_shape(slot)):
         raise ParameterError('parameter %s has shape %s; a value of shape %s does not fit it (%s)'
                              % (name, _slot_shape(slot), shape, short(value)))
     if isinstance(slot, torch.Tensor):
@@ -300,7 +315,7 @@ def read_parameter_file(filename, slots):
                 if dtype.hasobject or dtype.kind not in 'biuf':
                     raise ParameterFileError('%s: %s holds values of dtype %s; parameters are numbers'
                                              % (where, info.filename, str(dtype)[:80]))
-                if not _shape_fits(shape, expected):
+                if not shape_allowed(shape, expected):
                     raise ParameterFileError('%s: %s declares an array of shape %s; parameter %s has shape %s'
                                              % (where, info.filename, short(shape, 80), target, expected))
                 size = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

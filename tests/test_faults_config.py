@@ -287,6 +287,27 @@ def test_17_12_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path, member, dec
         np.testing.assert_array_equal(v, before[k])
 
 
+def test_17_12_a_kernel_takes_another_size_but_not_a_bomb(tmp_path):
+    """A fitted kernel loads into a default model (its size is part of what was fitted), up to
+    MAX_RESHAPED_VALUES values; numbers and vectors keep their shape."""
+    fitted = convis.models.LN((3, 4, 4))
+    fitted.conv.set_weight(np.random.RandomState(0).rand(3, 4, 4))
+    fitted.save_parameters(str(tmp_path / 'fitted.npz'))
+    m = convis.models.LN()
+    m.load_parameters(str(tmp_path / 'fitted.npz'))
+    np.testing.assert_array_equal(m.conv.weight.detach().numpy(), fitted.conv.weight.detach().numpy())
+    path = _bomb(str(tmp_path / 'bomb.npz'), 'conv.weight', 300, declared=(1, 1, 300 << 17, 1, 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ParameterFileError, match='conv.weight'):
+            m.load_parameters(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20
+    assert m.conv.weight.shape == (1, 1, 3, 4, 4)
+
+
 def test_17_12_pickled_and_non_numeric_members_are_refused(tmp_path):
     path = str(tmp_path / 'objects.npz')
     np.savez(path, **{'opl.sigma_center': np.array([{'a': 1}], dtype=object)})
