@@ -17,7 +17,6 @@ import difflib
 import inspect
 import logging
 import threading
-import warnings
 from collections import OrderedDict
 
 import numpy as np
