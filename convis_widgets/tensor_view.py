@@ -28,6 +28,7 @@ import convis
 
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from ._sender import BatchSender
+from .embed import animation_html, embed, panels_of, save_movie
 from .frames import color_range, encode_batch, frame_checksum, quantise
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS']
@@ -425,6 +426,30 @@ class TensorView(DOMWidget):
         with self._lock:
             self._new_generation()
             self._queue_all()
+
+    # ----------------------------------------------------------------- kernel-free exports (embed.py)
+    def to_html(self, **kwargs):
+        """A self-contained HTML player of the shown batch and channel (a str; see :func:`~.embed.animation_html`).
+
+        It needs no kernel and no widget JavaScript: it plays in ``nbconvert --to html`` pages, Voila and
+        plain files; where scripts are stripped (GitHub) its poster frame remains.
+        """
+        return animation_html(panels_of(self), **kwargs)
+
+    def embed(self, **kwargs):
+        """Shows :meth:`to_html` as a cell output of its own, which survives export (the live view does not).
+
+        Keyword arguments: ``poster`` (frame index), ``max_size`` (pixels), ``max_frames``, ``zoom``, ``fps``.
+        """
+        embed(panels_of(self), **kwargs)
+
+    def save(self, path, fps=None, scale=None):
+        """Writes the shown batch and channel as ``.mp4`` or ``.gif`` with the view's colours; returns the path.
+
+        ``fps`` in frames per second (default: the view's ``fps``); ``scale``: movie pixels per data pixel.
+        Raises ``OSError`` (unwritable path) or ``RuntimeError`` (encoder failure) naming the path.
+        """
+        return save_movie(panels_of(self)[0], path, fps, scale)
 
     def wait_sent(self, timeout=10.0):
         """Blocks until every queued batch was sent (for scripts and tests); True when done."""
