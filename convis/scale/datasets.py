@@ -209,7 +209,8 @@ def _dataset(store, paths, keys, status):
     if not ok:
         return summary
     parts = [xr.open_zarr(store, group='%s/%s' % (GROUP, keys[p]), consolidated=False) for p in ok]
-    parts = [d.drop_attrs() if hasattr(d, 'drop_attrs') else d for d in parts]
+    for d in parts:
+        d.attrs.clear()  # the per-file bookkeeping (source, signature) stays in the store
     outputs = xr.concat(parts, dim=xr.Variable(('file',), np.asarray(ok, dtype=object)), join='outer',
                         coords='minimal', compat='override')
     outputs = outputs.assign_coords(file=np.asarray(ok, dtype=object))
