@@ -159,7 +159,7 @@ def _size_text(n):
 def _number(v, span):
     """``v`` to 4 significant digits of the scale's width ``span`` (so that 6e-07 on a scale of 1 reads 0)."""
     digits = 3 - int(math.floor(math.log10(span))) if span > 0 else 3
-    return '%.4g' % (round(v, digits) + 0.0)
+    return '%.6g' % (round(v, digits) + 0.0)
 
 
 _STYLE = '''<style>

@@ -313,6 +313,15 @@ class ModelExplorer(widgets.VBox):
             if v.n_frames:
                 v.rescale()
 
+    def embed(self, **kwargs):
+        """Shows the input and output views side by side as one kernel-free HTML player (titles, colour bars).
+
+        The cell output survives ``jupyter nbconvert --to html`` and plays without a kernel; it shows the last
+        finished preview (call :meth:`wait` first).  Keyword arguments as :func:`convis_widgets.embed.animation_html`.
+        """
+        from .embed import embed, panels_of
+        embed(panels_of(*[v for v in [self.input_view] + self.output_views if v.n_frames]), **kwargs)
+
     def wait(self, timeout=60.0):
         """Waits until no preview runs or waits; True when idle."""
         return self.worker.wait_idle(timeout)
