@@ -52,7 +52,7 @@ def test_run_files_streams_each_file_into_the_store_and_reports_a_corrupt_one(cl
     store = str(tmp_path / 'out.zarr')
     pattern = str(videos / '*')
     with distributed.get_task_stream(client) as ts:
-        ds = convis.run_files(retina, pattern, store=store, dt=20, client=client)
+        ds = convis.run_files(retina, pattern, store=store, dt=20, client=client, device='cpu')
     assert len(convis_tasks(ts)) == 4  # one task per file
     files = [str(videos / n) for n in ('a.mp4', 'b.mp4', 'c.npy', 'd.mp4')]
     assert list(ds['file'].values) == files

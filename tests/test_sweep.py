@@ -1,5 +1,8 @@
 """convis.sweep on a real distributed.LocalCluster: equal to sequential runs, survives a killed worker,
-resumes from its zarr store, refuses bad names before any task; models pickle with a fresh lock."""
+resumes from its zarr store, refuses bad names before any task; models pickle with a fresh lock.
+
+The comparisons bit for bit run the tasks on the CPU (``device='cpu'``): a worker with a GPU would
+otherwise take it, and GPU arithmetic differs from the CPU's in the last bits."""
 import copy
 import os
 import pickle
@@ -73,7 +76,7 @@ def test_a_retina_pickles_and_deepcopies_with_a_fresh_lock_even_while_locked():
 def test_sweep_grid_equals_sequential_runs_bit_for_bit_seeded_spikes_included(client, stim):
     retina = convis.retina.Retina(seed=5)
     before = retina.get_parameters()
-    ds = convis.sweep(retina, stim, GRID, dt=50, client=client)
+    ds = convis.sweep(retina, stim, GRID, dt=50, client=client, device='cpu')
     assert ds['ganglion_spikes_ON'].dims == ('opl.sigma_center', 'bipolar.lambda_amp', 'time', 'y', 'x')
     assert ds['opl.sigma_center'].attrs['units'] == 'deg'
     assert ds['bipolar.lambda_amp'].attrs['units'] == 'Hz'
@@ -97,7 +100,7 @@ def test_labelled_sets_and_reduce_give_one_variable_per_entry(client, stim):
 
     def rates(o):
         return {'rate_on': o.ganglion_spikes_ON.float().mean((0, 1, 3, 4)), 'total_off': o.ganglion_spikes_OFF.sum()}
-    ds = convis.sweep(retina, stim, sets, reduce=rates, dt=60, client=client)
+    ds = convis.sweep(retina, stim, sets, reduce=rates, dt=60, client=client, device='cpu')
     assert list(ds['set'].values) == ['A', 'B']
     assert ds['rate_on'].dims == ('set', 'rate_on_dim_0') and ds['total_off'].dims == ('set',)
     assert list(ds['bipolar.lambda_amp'].values) == [0.0, 100.0]
@@ -137,7 +140,7 @@ def test_a_worker_killed_in_the_middle_leaves_the_sweep_complete_and_correct(cli
             addr = busy[0] if busy else sorted(pids)[0]
             os.kill(pids[addr], signal.SIGKILL)
             killed.append(addr)
-    ds = convis.sweep(retina, stim, grid, dt=40, client=client, progress=kill_a_busy_worker)
+    ds = convis.sweep(retina, stim, grid, dt=40, client=client, progress=kill_a_busy_worker, device='cpu')
     assert killed
     for s in grid['opl.sigma_center']:
         for lam in grid['bipolar.lambda_amp']:

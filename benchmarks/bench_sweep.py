@@ -1,0 +1,111 @@
+"""A parameter sweep on a Dask LocalCluster (one worker process per core) against a sequential loop.
+
+Sweeps 16 parameter sets (4 surround sizes x 4 gain-control strengths) of the default retina on a
+64x64 grating of 2000 frames, keeping the trial's mean ON and OFF rates per frame (``reduce``), and
+reports in one run:
+
+* the wall time of the sequential loop (copy, set, run, reduce; torch with its default threads in this
+  process) and of ``convis.sweep`` on a ``LocalCluster`` with one worker per core and one torch thread
+  per worker (the cluster's start reported apart), and their ratio; both give identical results;
+* the overhead per task: a sweep of 16 one-frame tasks on the running cluster, as worker-seconds per
+  task (``workers x wall / tasks``: scheduling, shipping, building the model, collecting the result).
+
+Run with ``python -m benchmarks sweep`` (``--sets 4 --frames 200`` for a quick look).
+"""
+import argparse
+import copy
+import os
+import time
+
+import numpy as np
+import torch
+
+import convis
+
+
+def cores():
+    """The cores this process may run on (``taskset`` limits them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+def rates(o):
+    """Mean spike count of the ON and OFF cells per frame (spikes per cell per step)."""
+    return {'rate_on': o.ganglion_spikes_ON.float().mean((0, 1, 3, 4)),
+            'rate_off': o.ganglion_spikes_OFF.float().mean((0, 1, 3, 4))}
+
+
+def grid(n_sets):
+    side = int(round(np.sqrt(n_sets)))
+    return {'opl.sigma_surround': list(np.linspace(0.5, 2.0, side)),
+            'bipolar.lambda_amp': list(np.linspace(0.0, 150.0, n_sets // side))}
+
+
+def sequential(model, stim, parameters, dt):
+    dims, coords, sets = convis.scale.parameter_sets(model, parameters)
+    out = []
+    for index, values in sets:
+        m = copy.deepcopy(model)
+        m.set_parameters(values)
+        out.append(rates(m.run(stim, dt=dt, progress=False)))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sets', type=int, default=16)
+    parser.add_argument('--frames', type=int, default=2000)
+    parser.add_argument('--size', type=int, default=64)
+    parser.add_argument('--dt', type=int, default=500)
+    parser.add_argument('--workers', type=int, default=cores(), help='worker processes (default: one per core)')
+    parser.add_argument('--threads', type=int, default=cores(), help='torch threads of the sequential loop')
+    parser.add_argument('--device', default='cpu', help="device of the sweep's tasks ('cpu', or None: a GPU if any)")
+    args = parser.parse_args()
+    device = None if args.device in ('None', 'auto') else args.device
+    torch.set_num_threads(args.threads)
+    from distributed import Client, LocalCluster
+
+    retina = convis.retina.Retina(seed=0)
+    stim = convis.samples.moving_grating(args.frames, args.size, args.size)
+    parameters = grid(args.sets)
+    n = len(convis.scale.parameter_sets(retina, parameters)[2])
+    convis.scale.run_one(retina, stim[:50], {}, dt=args.dt)  # compile and warm the loops once
+
+    start = time.perf_counter()
+    seq = sequential(retina, stim, parameters, args.dt)
+    t_seq = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            Client(cl) as client:
+        client.run(torch.set_num_threads, 1)
+        t_start = time.perf_counter() - start
+        client.run(convis.scale.run_one, retina, stim[:50], {}, args.dt)  # the same warm-up on each worker
+        start = time.perf_counter()
+        ds = convis.sweep(retina, stim, parameters, reduce=rates, dt=args.dt, client=client, progress=False,
+                          device=device)
+        t_par = time.perf_counter() - start
+        tiny = grid(16)
+        start = time.perf_counter()
+        convis.sweep(retina, stim[:1, :8, :8], tiny, reduce=rates, dt=args.dt, client=client, progress=False)
+        t_tiny = time.perf_counter() - start
+        n_tiny = len(convis.scale.parameter_sets(retina, tiny)[2])
+
+    flat = [dict(zip(ds['rate_on'].dims, i)) for i in np.ndindex(*ds['rate_on'].shape[:-1])]
+    equal = all(np.array_equal(ds['rate_on'][idx].values, s['rate_on'].numpy())
+                and np.array_equal(ds['rate_off'][idx].values, s['rate_off'].numpy())
+                for idx, s in zip(flat, seq))
+    overhead = args.workers * t_tiny / n_tiny
+    print('%d parameter sets of the default retina on %dx%dx%d frames (dt=%d), %d cores, tasks on %s'
+          % (n, args.size, args.size, args.frames, args.dt, cores(), device or 'the GPU if any'))
+    print('  sequential loop (%d torch threads):     %7.2f s  (%.2f s a set)' % (torch.get_num_threads(), t_seq, t_seq / n))
+    print('  LocalCluster, %d workers x 1 thread:     %7.2f s  (cluster start %.2f s, not included)'
+          % (args.workers, t_par, t_start))
+    print('  ratio sequential / cluster:             %7.2f' % (t_seq / t_par))
+    print('  overhead per task (%d one-frame tasks):  %7.1f ms of a worker' % (n_tiny, 1000 * overhead))
+    print('  results identical to the sequential loop: %s' % equal)
+    return {'sets': n, 'sequential_s': t_seq, 'cluster_s': t_par, 'cluster_start_s': t_start,
+            'ratio': t_seq / t_par, 'overhead_per_task_s': overhead, 'identical': equal}
+
+
+if __name__ == '__main__':
+    main()
