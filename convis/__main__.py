@@ -12,14 +12,23 @@ folder), an INR, npy/npz or HDF5 file.  OUTPUT is an HDF5, npy/npz, INR or video
 (``out_{key}.h5`` -> ``out_ganglion_spikes_ON.h5``, ...).  The input is read and the output
 written chunk by chunk (``--dt`` frames), so memory stays flat for any length.
 
-Exit status: 0 on success, 2 for bad arguments, missing files, unreadable formats, invalid
-configurations or an unavailable CUDA device (with a one-line message), 130 when interrupted
-(the outputs written so far are complete files).
+An existing HDF5 output keeps its other datasets; a dataset of the same name is replaced only
+with ``--overwrite``.  Every chunk is flushed to the output files as it is written, so a run
+killed at any moment leaves readable files with the frames of the chunks written before.
+
+Exit status: 0 on success, 1 when writing an output fails (a full or read-only disk: the files
+keep the frames written before), 2 for bad arguments, missing, corrupt or unreadable files,
+invalid configurations, an output that is one of the input files or an unavailable CUDA device
+(with a one-line message), 130 when interrupted with Ctrl-C (SIGINT) and 143 when terminated
+(SIGTERM); the outputs written so far are complete files.
 """
 import argparse
+import glob
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 
 __all__ = ['main', 'build_parser']
@@ -28,7 +37,17 @@ logger = logging.getLogger('convis.cli')
 
 
 class CLIError(Exception):
-    """An error reported as one line, with exit status 2."""
+    """An error reported as one line, with exit status ``status`` (2: bad arguments or files, 1: writing failed)."""
+
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, so that a terminated run finishes its files like Ctrl-C."""
+
+    signum = signal.SIGTERM
 
 
 def build_parser():
@@ -75,6 +94,9 @@ def build_parser():
                      help='values mapped to black and white in a video output (default: the first chunk\'s range)')
     run.add_argument('--compression', choices=('gzip', 'lzf', 'none'), default='gzip',
                      help='compression of an HDF5 output (default gzip)')
+    run.add_argument('--overwrite', action='store_true',
+                     help='replace a dataset of the same name in an existing HDF5 output (other datasets '
+                          'are always kept)')
     run.add_argument('--no-progress', action='store_true', help='no progress bar')
     run.add_argument('-q', '--quiet', action='store_true', help='only errors')
     info = sub.add_parser('info', help='describe a stream file (frames, frame size)',
@@ -104,7 +126,33 @@ def _split_paths(args):
         raise CLIError('--dt must be at least 1 frame')
     if args.max_frames is not None and args.max_frames < 1:
         raise CLIError('--max-frames must be at least 1')
+    if '{key}' not in out:
+        _refuse_writing_an_input(out, _read_files(config, inp, args.parameters))
     return config, inp, out
+
+
+def _short(text, n=200):
+    text = ' '.join(str(text).split())
+    return text if len(text) <= n else text[:n - 3] + '...'
+
+
+def _read_files(config, inp, parameters):
+    """``[(what, path)]`` of every file the run reads (a glob input: every file it matches)."""
+    files = [('configuration file', config), ('parameter file', parameters)]
+    inputs = sorted(glob.glob(inp)) if any(c in inp for c in '*?[') else [inp]
+    return [(w, p) for w, p in files if p is not None] + [('input file', p) for p in inputs]
+
+
+def _refuse_writing_an_input(out, read_files):
+    """``CLIError`` when the output ``out`` is one of the files read (same real path or a hard link)."""
+    for what, path in read_files:
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:
+            same = os.path.realpath(out) == os.path.realpath(path)
+        if same:
+            raise CLIError('the output %r is the %s %r (the same file); writing it would destroy what is read: '
+                           'choose another output' % (_short(out), what, _short(path)))
 
 
 def _build_model(args, config):
@@ -116,13 +164,13 @@ def _build_model(args, config):
         if config is not None:
             try:
                 model.parse_config(config)
-            except (ValueError, KeyError, TypeError, OSError, SyntaxError) as e:
-                raise CLIError('invalid configuration %r: %s' % (config, e)) from None
+            except Exception as e:
+                raise CLIError('invalid configuration %r: %s' % (_short(config), _describe(e))) from None
     if args.parameters is not None:
         try:
             model.load_parameters(args.parameters)
-        except (ValueError, KeyError, TypeError, OSError) as e:
-            raise CLIError('cannot load parameters from %r: %s' % (args.parameters, e)) from None
+        except Exception as e:
+            raise CLIError('cannot load parameters from %r: %s' % (_short(args.parameters), _describe(e))) from None
     if args.seed is not None:
         if hasattr(model, 'seed'):
             model.seed(args.seed)
@@ -138,7 +186,7 @@ def _build_model(args, config):
     return model
 
 
-def _open_outputs(args, out, keys, outputs):
+def _open_outputs(args, out, keys, outputs, read_files):
     """Opens a stream for each output to write into ``outputs`` (``{output key: stream}``)."""
     from convis.streams import open_output
     value_range = tuple(args.value_range) if args.value_range else None
@@ -151,54 +199,102 @@ def _open_outputs(args, out, keys, outputs):
     if unknown:
         raise CLIError('the model has no output %r; its outputs are %s' % (unknown[0], ', '.join(keys)))
     for k, path in names:
-        outputs[k] = open_output(path, key=k, fps=args.fps, value_range=value_range,
-                                 compression=None if args.compression == 'none' else args.compression)
+        _refuse_writing_an_input(path, read_files)
+    for k, path in names:
+        try:
+            outputs[k] = open_output(path, key=k, fps=args.fps, value_range=value_range, overwrite=args.overwrite,
+                                     compression=None if args.compression == 'none' else args.compression)
+        except (OSError, ValueError) as e:
+            raise CLIError(_describe(e)) from None
     return names
 
 
-def _command_run(args):
+def _describe(e):
+    """One line saying what went wrong in ``e`` (its message, or its type when it has none)."""
+    text = _short(e) if str(e).strip() else ''
+    return text or type(e).__name__
+
+
+def _open_input(args, inp_path):
+    from convis.streams import open_input
+    try:
+        return open_input(inp_path, size=tuple(args.size) if args.size else None, key=args.input_key)
+    except (FileNotFoundError, KeyError, ImportError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as e:
+        raise CLIError('cannot read input %r: %s' % (_short(inp_path), _describe(e))) from None
+
+
+def _run_into(args, model, inp, inp_path, out_path, outputs, read_files):
+    """Runs ``model`` over ``inp`` into the streams it opens in ``outputs``; returns the output names."""
     import convis
     from convis.base import Output
-    from convis.streams import open_input
     from convis.streams.base import model_output_frames
-    config, inp_path, out_path = _split_paths(args)
-    model = _build_model(args, config)
-    inp = open_input(inp_path, size=tuple(args.size) if args.size else None, key=args.input_key)
-    outputs = {}
-    t0 = time.perf_counter()
-    frames, interrupted = 0, False
     try:
+        total = len(inp)
+    except TypeError:
+        total = None
+    if args.max_frames is not None:
+        total = args.max_frames if total is None else min(total, args.max_frames)
+    first = inp.get(min(args.dt, total or 0))
+    frames = int(first.shape[-3])
+    if frames == 0:
+        raise CLIError('the input %r has no frames' % _short(inp_path))
+    o = model.run(first, progress=False)
+    keys = list(o.keys) if isinstance(o, Output) else ['output']
+    names = _open_outputs(args, out_path, keys, outputs, read_files)
+    for k, stream in outputs.items():
+        stream.put(model_output_frames(o, k))
+    runner = convis.Runner(model, inp, outputs, chunk_size=args.dt)
+    runner.run(total - frames, progress=not args.no_progress and not args.quiet)
+    return names
+
+
+def _close_all(streams):
+    """Closes every stream; the first error of a close (``CLIError``, status 1), raised after closing all."""
+    error = None
+    for stream in streams:
         try:
-            total = len(inp)
-        except TypeError:
-            total = None
-        if args.max_frames is not None:
-            total = args.max_frames if total is None else min(total, args.max_frames)
-        first = inp.get(min(args.dt, total or 0))
-        frames = int(first.shape[-3])
-        if frames == 0:
-            raise CLIError('the input %r has no frames' % inp_path)
-        o = model.run(first, progress=False)
-        keys = list(o.keys) if isinstance(o, Output) else ['output']
-        names = _open_outputs(args, out_path, keys, outputs)
-        for k, stream in outputs.items():
-            stream.put(model_output_frames(o, k))
-        runner = convis.Runner(model, inp, outputs, chunk_size=args.dt)
-        try:
-            frames += runner.run(total - frames, progress=not args.no_progress and not args.quiet)
-        except KeyboardInterrupt:
-            interrupted, frames = True, frames + runner.frames
-    finally:
-        for stream in outputs.values():
             stream.close()
-        inp.close()
+        except Exception as e:
+            error = error or CLIError(_describe(e), status=1)
+    if error is not None:
+        raise error
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _command_run(args):
+    config, inp_path, out_path = _split_paths(args)
+    read_files = _read_files(config, inp_path, args.parameters)
+    model = _build_model(args, config)
+    inp = _open_input(args, inp_path)
+    outputs, names, interrupted = {}, [], None
+    t0 = time.perf_counter()
+    try:
+        names = _run_into(args, model, inp, inp_path, out_path, outputs, read_files)
+    except KeyboardInterrupt as e:
+        interrupted = e
+    except OSError as e:
+        raise CLIError(_describe(e), status=1) from None
+    finally:
+        try:
+            _close_all(list(outputs.values()))
+        finally:
+            inp.close()
+    frames = max([s.frames_written for s in outputs.values()] or [0])
     seconds = time.perf_counter() - t0
     for k, path in names:
         logger.info('wrote %d frames of %s to %s', frames, k, path)
     logger.info('%d frames in %.1f s (%.0f frames/s)', frames, seconds, frames / seconds if seconds > 0 else 0.0)
-    if interrupted:
-        logger.warning('interrupted after %d frames; the output files hold them', frames)
-        return 130
+    if interrupted is not None:
+        signum = getattr(interrupted, 'signum', signal.SIGINT)
+        logger.warning('%s after %d frames; the output files hold them',
+                       'terminated' if signum == signal.SIGTERM else 'interrupted', frames)
+        return 128 + int(signum)
     return 0
 
 
@@ -220,9 +316,9 @@ def _command_info(args):
     return 0
 
 
-def _fail(message):
-    sys.stderr.write('convis: error: %s\n' % message)
-    return 2
+def _fail(message, status=2):
+    sys.stderr.write('convis: error: %s\n' % ' '.join(str(message).split()))
+    return status
 
 
 def main(argv=None):
@@ -235,15 +331,25 @@ def main(argv=None):
     root.addHandler(handler)
     level = root.level
     root.setLevel(logging.WARNING if getattr(args, 'quiet', False) else logging.INFO)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    if previous is None:
+        previous = signal.SIG_DFL
     try:
         if args.command == 'info':
             return _command_info(args)
         return _command_run(args)
     except CLIError as e:
-        return _fail(e.args[0])
+        return _fail(e.args[0], e.status)
+    except KeyboardInterrupt as e:
+        signum = getattr(e, 'signum', signal.SIGINT)
+        logger.warning('%s before any output was written', 'terminated' if signum == signal.SIGTERM else 'interrupted')
+        return 128 + int(signum)
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError, KeyError, OSError, ImportError) as e:
         return _fail(e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e))
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         root.removeHandler(handler)
         root.setLevel(level)
 

@@ -58,12 +58,13 @@ def open_input(path, size=None, key=None, **kwargs):
     raise ValueError('unknown input format %r of %r; convis reads %s' % (ext or '(no extension)', path, INPUT_FORMATS))
 
 
-def open_output(path, key=None, fps=25, value_range=None, compression='gzip', **kwargs):
+def open_output(path, key=None, fps=25, value_range=None, compression='gzip', overwrite=False, **kwargs):
     """A stream writing ``path``, chosen by its extension (see the module table).
 
     ``key`` names the HDF5 dataset or the ``.npz`` array (default ``'images'``/``'frames'``); ``fps`` and
     ``value_range`` are for videos (see :class:`VideoWriter`), ``compression`` for HDF5 (see
-    :class:`HDF5Writer`).
+    :class:`HDF5Writer`).  An existing HDF5 file keeps its other datasets; a dataset of the same name is
+    replaced only with ``overwrite=True`` (otherwise ``FileExistsError``).  Other formats replace the file.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
@@ -71,7 +72,8 @@ def open_output(path, key=None, fps=25, value_range=None, compression='gzip', **
     if ext in HDF5_EXTENSIONS + ('.npy', '.npz', '.inr') + VIDEO_EXTENSIONS and not os.path.isdir(folder):
         raise FileNotFoundError('cannot write %r: folder %r does not exist' % (path, folder))
     if ext in HDF5_EXTENSIONS:
-        return HDF5Writer(path, data_set_name=key or 'images', compression=compression, **kwargs)
+        return HDF5Writer(path, data_set_name=key or 'images', compression=compression, overwrite=overwrite,
+                          **kwargs)
     if ext in ('.npy', '.npz'):
         return NumpyWriter(path, key=key or 'frames', **kwargs)
     if ext == '.inr':

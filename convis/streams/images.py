@@ -12,6 +12,8 @@ the mean of the red, green and blue channels.  :class:`VideoWriter` maps a value
 import glob
 import logging
 import os
+import subprocess
+import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -313,12 +315,13 @@ class VideoWriter(Stream):
             raise ValueError('fps must be positive, not %r' % (fps,))
         if value_range is not None:
             lo, hi = (float(v) for v in value_range)
-            if not hi > lo:
-                raise ValueError('value_range must be (lo, hi) with hi > lo, not %r' % (value_range,))
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+                raise ValueError('value_range must be finite (lo, hi) with hi > lo, not %r' % (value_range,))
             value_range = (lo, hi)
+        _check_writable(self.filename, folder)
         self.fps, self.value_range, self.codec, self.quality = fps, value_range, codec, quality
         self.is_color = is_color
-        self._gen = None
+        self._proc = self._log = None
         self._finished = False
 
     def _start(self, a):
@@ -330,14 +333,27 @@ class VideoWriter(Stream):
         self._padded = (h + h % 2, w + w % 2)
         if self.value_range is None:
             lo, hi = float(np.min(a)), float(np.max(a))
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                raise ValueError('VideoWriter %r: the first frames range over %g...%g; give a finite '
+                                 'value_range=(lo, hi)' % (self.filename, lo, hi))
             self.value_range = (lo, hi if hi > lo else lo + 1.0)
             logger.info('VideoWriter %s: values %g...%g are mapped to 0...255', self.filename, *self.value_range)
-        gen = imageio_ffmpeg.write_frames(self.filename, (self._padded[1], self._padded[0]),
-                                          pix_fmt_in='rgb24' if color else 'gray', pix_fmt_out='yuv420p',
-                                          fps=self.fps, codec=self.codec, quality=self.quality,
-                                          macro_block_size=1, ffmpeg_log_level='error')
-        gen.send(None)
-        self._gen = gen
+        q = 1 - self.quality / 10.0
+        quality = ['-crf', str(int(q * 51))] if self.codec == 'libx264' else ['-q:v', str(int(q * 30) + 1)]
+        cmd = ([imageio_ffmpeg.get_ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'rawvideo',
+                '-pix_fmt', 'rgb24' if color else 'gray', '-s', '%dx%d' % (self._padded[1], self._padded[0]),
+                '-r', repr(float(self.fps)), '-i', '-', '-an', '-c:v', self.codec, '-pix_fmt', 'yuv420p']
+               + quality + [self.filename])
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
+                                      start_new_session=True)
+
+    def _ffmpeg_failed(self, code):
+        """The ``OSError`` of an ffmpeg that stopped with exit status ``code``, with its last message."""
+        self._log.seek(0)
+        lines = [x for x in self._log.read().decode('utf-8', 'replace').splitlines() if x.strip()]
+        reason = lines[-1].strip()[:300] if lines else 'no message'
+        return OSError('writing video %r failed (ffmpeg exit status %s): %s' % (self.filename, code, reason))
 
     def _to_uint8(self, a):
         lo, hi = self.value_range
@@ -361,22 +377,52 @@ class VideoWriter(Stream):
         if self._finished:
             raise ValueError('%s: the video %r is finished (after flush or close); an mp4 cannot be appended to'
                              % (self._name(), self.filename))
-        if self._gen is None:
+        if np.isnan(a).any():
+            raise ValueError('VideoWriter %r: the frames hold NaN values (frames %d...%d)'
+                             % (self.filename, self.frames_written, self.frames_written + a.shape[0] - 1))
+        if self._proc is None:
             self._start(a)
         if tuple(a.shape[-2:]) != self.size:
             raise ValueError('the video has frames of %s pixels; cannot put frames of %s' % (self.size, a.shape[-2:]))
         v = self._to_uint8(a)
         try:
-            for frame in v:
-                self._gen.send(frame.tobytes())
-        except (OSError, RuntimeError) as e:
-            raise ValueError('writing %r failed: %s' % (self.filename, e)) from None
+            self._proc.stdin.write(v.tobytes())
+        except OSError:
+            raise self._stop() or self._ffmpeg_failed(self._proc.returncode) from None
+
+    def _stop(self):
+        """Ends ffmpeg (input closed, waits for it); the ``OSError`` to raise if it failed, else ``None``."""
+        self._finished = True
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        code = self._proc.wait()
+        if code != 0:
+            return self._ffmpeg_failed(code)
+        if not os.path.isfile(self.filename) or os.path.getsize(self.filename) == 0:
+            return OSError('writing video %r failed: ffmpeg left no file' % self.filename)
+        return None
 
     def _flush(self):
         self._close()
 
     def _close(self):
-        if self._gen is not None:
-            self._gen.close()
-            self._gen = None
-            self._finished = True
+        if self._proc is None:
+            return
+        try:
+            error = self._stop() if self._proc.returncode is None else None
+        finally:
+            self._log.close()
+        if error is not None:
+            raise error
+
+
+def _check_writable(filename, folder):
+    """``PermissionError`` (or ``IsADirectoryError``) when ``filename`` cannot be written (read-only disk, ...)."""
+    if os.path.isdir(filename):
+        raise IsADirectoryError('cannot write %r: it is a folder' % filename)
+    target = filename if os.path.exists(filename) else folder
+    if not os.access(target, os.W_OK):
+        raise PermissionError('cannot write %r: %s is not writable (read-only file system or no permission)'
+                              % (filename, 'the file' if target == filename else 'folder %r' % folder))
