@@ -124,7 +124,7 @@ def _png(levels, lut):
     im = Image.fromarray(np.ascontiguousarray(levels), 'P')
     im.putpalette(lut.tobytes())
     buf = io.BytesIO()
-    im.save(buf, 'PNG', compress_level=9)
+    im.save(buf, 'PNG', compress_level=6)
     return buf.getvalue()
 
 
