@@ -43,6 +43,7 @@ from convis.locking import lock_of
 from convis.variables import VirtualParameter
 
 from ._hooks import follow_parameters, unfollow_parameters
+from .sections import Sections
 
 __all__ = ['ParameterPanel', 'ParameterControl', 'control_range', 'scalar_parameters', 'format_number',
            'section_title']
@@ -450,8 +451,8 @@ class ParameterPanel(widgets.VBox):
         any layer, with or without parameter metadata
     continuous_update : bool
         False (default): a slider sets its parameter when released; True: while it is dragged
-    group_by : 'accordion' or 'tabs'
-        how sublayers are shown (a model with one group shows its rows directly)
+    group_by : 'accordion', 'tabs' or 'sections'
+        how sublayers are shown ('sections': collapsible boxes, several open at once) (a model with one group shows its rows directly)
     include, exclude : sequence of str
         keep only (or drop) parameters whose dotted name contains one of these words
 
@@ -475,8 +476,8 @@ class ParameterPanel(widgets.VBox):
 
     def __init__(self, model, continuous_update=False, group_by='accordion', include=None, exclude=None):
         self._hook = None
-        if group_by not in ('accordion', 'tabs'):
-            raise ValueError("group_by must be 'accordion' or 'tabs', not %r" % (group_by,))
+        if group_by not in ('accordion', 'tabs', 'sections'):
+            raise ValueError("group_by must be 'accordion', 'tabs' or 'sections', not %r" % (group_by,))
         self.model = model
         self.lock = lock_of(model)  # the model's lock (convis.locking), held while a control sets a parameter
         self.controls = OrderedDict()
@@ -507,6 +508,8 @@ class ParameterPanel(widgets.VBox):
             body = boxes[0]
         elif not boxes:
             body = widgets.HTML('<i>%s has no scalar parameters</i>' % html.escape(type(model).__name__))
+        elif group_by == 'sections':   # collapsible boxes, several open at once
+            body = Sections(boxes, titles=[section_title(model, g) for g in groups], open=[0])
         else:
             container = widgets.Accordion if group_by == 'accordion' else widgets.Tab
             body = container(children=boxes, titles=tuple(section_title(model, g) for g in groups))
@@ -523,7 +526,7 @@ class ParameterPanel(widgets.VBox):
         return [section_title(self.model, g) for g in self.groups]
 
     def _retitle(self):
-        if isinstance(self.body, (widgets.Accordion, widgets.Tab)):
+        if isinstance(self.body, (widgets.Accordion, widgets.Tab, Sections)):
             self.body.titles = tuple(self.titles)
 
     # ----------------------------------------------------------------- changes

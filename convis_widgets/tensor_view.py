@@ -61,6 +61,7 @@ class _Store(object):
         self.count = 0
         self.values = np.zeros((b, c, 0, x, y), np.float32)
         self.levels = np.zeros((b, c, 0, x, y), np.uint8)
+        self.clipped = np.zeros(0, np.int64)   # values outside the colour scale, per frame
 
     def reserve(self, n):
         if n <= self.values.shape[2]:
@@ -71,13 +72,30 @@ class _Store(object):
         levels = np.zeros((b, c, cap, x, y), np.uint8)
         values[:, :, :self.count] = self.values[:, :, :self.count]
         levels[:, :, :self.count] = self.levels[:, :, :self.count]
-        self.values, self.levels = values, levels
+        clipped = np.zeros(cap, np.int64)
+        clipped[:self.count] = self.clipped[:self.count]
+        self.values, self.levels, self.clipped = values, levels, clipped
 
     def drop(self, k):
         n = self.count - k
         self.values[:, :, :n] = self.values[:, :, k:self.count].copy()
         self.levels[:, :, :n] = self.levels[:, :, k:self.count].copy()
+        self.clipped[:n] = self.clipped[k:self.count].copy()
         self.count = n
+
+    def set_frames(self, start, a, vmin, vmax):
+        """Stores the values ``a`` as frames ``start...``: their levels and how many of them the scale clips."""
+        stop = start + a.shape[2]
+        self.values[:, :, start:stop] = a
+        self.levels[:, :, start:stop] = quantise(a, vmin, vmax)
+        outside = (a < vmin) | (a > vmax)
+        self.clipped[start:stop] = outside.sum(axis=(0, 1, 3, 4))
+
+    def clipped_fraction(self):
+        """The fraction of the stored values outside the colour scale (0 when empty)."""
+        b, c, x, y = self.shape
+        n = self.count * b * c * x * y
+        return float(self.clipped[:self.count].sum()) / n if n else 0.0
 
 
 class TensorView(DOMWidget):
@@ -143,6 +161,10 @@ class TensorView(DOMWidget):
         sync=True)
     data_version = traitlets.Int(0, read_only=True, help='increases whenever the frame data changes').tag(
         sync=True)
+    clipped = traitlets.Float(0.0, read_only=True, help='fraction of the values outside [vmin, vmax] (shown with '
+                              'the end colours; the colour bar flags it)').tag(sync=True)
+    compact = traitlets.Bool(False, help='a smaller player: its options (fps, loop, colour map, zoom) behind a '
+                             'button').tag(sync=True)
 
     def __init__(self, data=None, output=0, vmin=None, vmax=None, symmetric=False, colormap='gray', fps=25.0,
                  dt=None, max_frames=None, title='', unit='', encoding='auto', **kwargs):
@@ -236,7 +258,8 @@ class TensorView(DOMWidget):
             s = self._store
             if s is None or s.count == 0:
                 return
-            s.levels[:, :, :s.count] = quantise(s.values[:, :, :s.count], self.vmin, self.vmax)
+            s.set_frames(0, s.values[:, :, :s.count].copy(), self.vmin, self.vmax)
+            self._update_clipped()
             self._new_generation()
             self._queue_all()
 
@@ -270,6 +293,7 @@ class TensorView(DOMWidget):
             self._store.count = int(n_frames)
             self._store.levels[:, :, :n_frames] = 0
             self._store.values[:, :, :n_frames] = 0
+            self._store.clipped[:n_frames] = 0
             self.set_trait('n_frames', int(n_frames))
             self._new_generation()
             self._sender.replace([])
@@ -291,10 +315,10 @@ class TensorView(DOMWidget):
             if start < 0 or stop > s.count:
                 raise ValueError('frames [%d, %d) are outside the content of %d frames' % (start, stop, s.count))
             self._ensure_scale(a)
-            s.values[:, :, start:stop] = a
-            s.levels[:, :, start:stop] = quantise(a, self.vmin, self.vmax)
+            s.set_frames(start, a, self.vmin, self.vmax)
+            self._update_clipped()
             self._bump_version()
-            self._queue(start, stop, cursor_first=start == 0 and stop == s.count)
+            self._queue(start, stop, cursor_first=start <= self.frame < stop)
 
     def put(self, frames, output=0):
         """Appends frames (a stream's ``put``: a Runner can write its output into the view).
@@ -315,8 +339,7 @@ class TensorView(DOMWidget):
             start = s.count
             s.reserve(start + a.shape[2])
             s.count = start + a.shape[2]
-            s.values[:, :, start:s.count] = a
-            s.levels[:, :, start:s.count] = quantise(a, self.vmin, self.vmax)
+            s.set_frames(start, a, self.vmin, self.vmax)
             dropped = 0
             if self.max_frames is not None and s.count > self.max_frames:
                 dropped = s.count - int(self.max_frames)
@@ -325,11 +348,20 @@ class TensorView(DOMWidget):
                 self._sender.replace([])
                 self._send_control({'type': 'drop', 'count': dropped})
             self.set_trait('n_frames', s.count)
+            self._update_clipped()
             self._bump_version()
             if dropped:
                 self._queue_all()
             else:
                 self._queue(start, s.count, cursor_first=False)
+
+    def _update_clipped(self):
+        self.set_trait('clipped', self._store.clipped_fraction())
+
+    @property
+    def speed(self):
+        """Playback speed relative to real time: ``fps * dt`` (25 frames/s of 10 ms frames play at 1/4)."""
+        return self.fps * self.dt
 
     def frames(self, batch=None, channel=None):
         """The quantised uint8 frames ``(t, x, y)`` of one batch and channel (the shown ones by default)."""

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import convis
-from convis_widgets import LatestWorker, ModelExplorer, Superseded, make_stimulus
+from convis_widgets import LatestWorker, ModelExplorer, Superseded
+from convis_widgets.stimuli import physical_stimulus
 from convis_widgets.frames import quantise
 from helpers import low_pass
 
@@ -156,7 +157,10 @@ def test_preview_equals_a_run_from_the_cleared_state_and_restores_the_state():
     e = explorer(m)
     assert e.output_keys == ['on', 'off']
     assert [v.title for v in e.output_views] == ['on', 'off']
-    stimulus = make_stimulus('grating', 40, 8, 8, dt=m.resolution.dt)
+    res = m.resolution
+    stimulus = physical_stimulus('grating', (8, 8), res.pixel_per_degree, res.steps_per_second,
+                                 duration=40 / res.steps_per_second)
+    np.testing.assert_allclose(e._stimulus[0, 0], stimulus)
     for got, want in zip(e.outputs, expected_outputs(m, stimulus)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     after = m.get_state()
@@ -234,7 +238,9 @@ def test_stimulus_picker_and_custom_arrays():
     e = explorer(m)
     e.picker.value = 'flash'
     assert e.wait(30)
-    flash = make_stimulus('flash', 40, 8, 8, dt=m.resolution.dt)
+    res = m.resolution
+    flash = physical_stimulus('flash', (8, 8), res.pixel_per_degree, res.steps_per_second,
+                              duration=40 / res.steps_per_second)
     np.testing.assert_allclose(e.input_view.values()[0, 0], flash)
     custom = np.random.rand(25, 6, 5).astype(np.float32)
     e.set_stimulus(custom)
@@ -273,6 +279,7 @@ def test_the_retina_explorer_shows_on_and_off_spikes():
     retina = convis.retina.Retina()
     e = explorer(retina, shape=(20, 16, 16), first_chunk=5, chunk=5)
     assert e.output_keys == ['ganglion_spikes_ON', 'ganglion_spikes_OFF']
+    assert e.stages == ['opl', 'bipolar', 'ganglion_0', 'ganglion_1']
     assert [v.n_frames for v in e.output_views] == [20, 20]
     assert e.input_view.n_frames == 20
     runs = e.runs

@@ -11,7 +11,8 @@
  * Views expose their state as data attributes for browser tests:
  * `data-current-frame`, `data-frame-checksum` (Adler-32 of the shown uint8 frame),
  * `data-frame-version` (the kernel's data version of the last batch applied),
- * `data-frames-loaded`, `data-n-frames`, `data-generation`, `data-playing`.
+ * `data-frames-loaded`, `data-n-frames`, `data-generation`, `data-playing`, `data-speed` (model seconds
+ * per real second of playback), `data-clipped` (fraction of values outside the colour scale).
  */
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
 
@@ -66,7 +67,9 @@ export class TensorViewModel extends DOMWidgetModel {
       title: '',
       dt: 0.001,
       selected_pixel: [],
-      data_version: 0
+      data_version: 0,
+      clipped: 0,
+      compact: false
     };
   }
 
@@ -266,6 +269,36 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+/** Playback speed as a fraction of real time: `fps` frames a second of `dt` seconds each. */
+export function realTimeSpeed(fps: number, dt: number): string {
+  const speed = fps * dt;
+  if (!(speed > 0) || !isFinite(speed)) {
+    return '';
+  }
+  if (Math.abs(speed - 1) < 0.005) {
+    return 'real time';
+  }
+  if (speed < 1 && Math.abs(1 / speed - Math.round(1 / speed)) < 0.01) {
+    return `1/${Math.round(1 / speed)} real time`;
+  }
+  return `${Number(speed.toPrecision(2))}\u00d7 real time`;
+}
+
+/** About `count` round tick values between `lo` and `hi`. */
+export function ticks(lo: number, hi: number, count: number): number[] {
+  if (!(hi > lo)) {
+    return [lo];
+  }
+  const raw = (hi - lo) / Math.max(1, count);
+  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * power).find(v => v >= raw) || raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return out;
+}
+
 function formatValue(v: number): string {
   if (!isFinite(v)) {
     return String(v);
@@ -286,6 +319,10 @@ export class TensorViewView extends DOMWidgetView {
   private _colorbar!: HTMLCanvasElement;
   private _vminLabel!: HTMLSpanElement;
   private _vmaxLabel!: HTMLSpanElement;
+  private _clipLabel!: HTMLSpanElement;
+  private _speedLabel!: HTMLSpanElement;
+  private _options!: HTMLDivElement;
+  private _more!: HTMLButtonElement;
   private _play!: HTMLButtonElement;
   private _scrub!: HTMLInputElement;
   private _frameLabel!: HTMLSpanElement;
@@ -314,6 +351,7 @@ export class TensorViewView extends DOMWidgetView {
     this._colorbar.width = 256;
     this._colorbar.height = 1;
     this._vmaxLabel = element('span', 'convis-tv-vmax', bar);
+    this._clipLabel = element('span', 'convis-tv-clipped', bar);
 
     const controls = element('div', 'convis-tv-controls', el);
     this._play = element('button', 'convis-tv-play', controls);
@@ -330,9 +368,18 @@ export class TensorViewView extends DOMWidgetView {
     this._scrub.min = '0';
     this._scrub.step = '1';
     this._scrub.addEventListener('input', () => this.model.setFrame(parseInt(this._scrub.value, 10), false));
-    this._frameLabel = element('span', 'convis-tv-frame-label', controls);
+    this._more = element('button', 'convis-tv-more', controls);
+    this._more.textContent = '\u2699';
+    this._more.title = 'player options';
+    this._more.addEventListener('click', () => {
+      this._options.style.display = this._options.style.display === 'none' ? '' : 'none';
+    });
+    const labels = element('div', 'convis-tv-labels', el);
+    this._frameLabel = element('span', 'convis-tv-frame-label', labels);
+    this._speedLabel = element('span', 'convis-tv-speed', labels);
 
     const options = element('div', 'convis-tv-options', el);
+    this._options = options;
     this._fps = this._labelled(options, 'fps', element('input', 'convis-tv-fps'));
     this._fps.type = 'number';
     this._fps.min = '1';
@@ -359,7 +406,7 @@ export class TensorViewView extends DOMWidgetView {
     this._traceLabel = element('div', 'convis-tv-trace-label', el);
     this._trace = element('canvas', 'convis-tv-trace', el);
     this._trace.width = 320;
-    this._trace.height = 80;
+    this._trace.height = 110;
 
     const m = this.model;
     m.on('frames:update', this._scheduleDraw, this);
@@ -369,7 +416,8 @@ export class TensorViewView extends DOMWidgetView {
       this._scheduleDraw();
     });
     m.on('change:zoom change:height change:width', this._resize, this);
-    m.on('change:vmin change:vmax change:unit', this._drawColorbar, this);
+    m.on('change:vmin change:vmax change:unit change:clipped', this._drawColorbar, this);
+    m.on('change:compact', this._updateCompact, this);
     m.on('change:title', this._updateTitle, this);
     m.on(
       'change:playing change:fps change:loop change:n_frames change:batch change:channel ' +
@@ -378,6 +426,7 @@ export class TensorViewView extends DOMWidgetView {
       this
     );
     this._updateTitle();
+    this._updateCompact();
     this._resize();
     this._drawColorbar();
     this._updateControls();
@@ -429,6 +478,14 @@ export class TensorViewView extends DOMWidgetView {
     this._scheduleDraw();
   }
 
+  private _updateCompact(): void {
+    const compact = Boolean(this.model.get('compact'));
+    (this.el as HTMLElement).classList.toggle('convis-tv-compact', compact);
+    this._more.style.display = compact ? '' : 'none';
+    this._options.style.display = compact ? 'none' : '';
+    this._trace.width = compact ? 240 : 320;
+  }
+
   private _updateTitle(): void {
     const title = this.model.get('title') as string;
     this._title.textContent = title;
@@ -442,6 +499,10 @@ export class TensorViewView extends DOMWidgetView {
     this._play.title = m.get('playing') ? 'pause' : 'play';
     this._scrub.max = String(Math.max(0, n - 1));
     this._fps.value = String(m.get('fps'));
+    const speed = realTimeSpeed(Number(m.get('fps')), Number(m.get('dt')));
+    this._speedLabel.textContent = speed;
+    this._speedLabel.title = `${m.get('fps')} frames/s of ${formatValue(Number(m.get('dt')) * 1000)} ms each`;
+    (this.el as HTMLElement).dataset.speed = String(Number(m.get('fps')) * Number(m.get('dt')));
     this._loop.checked = m.get('loop');
     this._cmap.value = m.get('colormap');
     this._fillSelect(this._batch, m.get('n_batch'), m.get('batch'));
@@ -470,6 +531,10 @@ export class TensorViewView extends DOMWidgetView {
     const unit = this.model.get('unit') ? ' ' + this.model.get('unit') : '';
     this._vminLabel.textContent = formatValue(this.model.get('vmin'));
     this._vmaxLabel.textContent = formatValue(this.model.get('vmax')) + unit;
+    const clipped = Number(this.model.get('clipped')) || 0;
+    this._clipLabel.textContent = clipped > 0 ? `\u26a0 ${formatValue(100 * clipped)} % clipped` : '';
+    this._clipLabel.title = clipped > 0 ? 'values outside the colour scale are shown with its end colours' : '';
+    (this.el as HTMLElement).dataset.clipped = String(clipped);
   }
 
   private _scheduleDraw(): void {
@@ -504,7 +569,7 @@ export class TensorViewView extends DOMWidgetView {
     this._scrub.max = String(Math.max(0, n - 1));
     this._scrub.value = String(frame);
     const dt = Number(m.get('dt'));
-    const time = dt > 0 ? `  t = ${formatValue(frame * dt)} s` : '';
+    const time = dt > 0 ? ` \u00b7 t = ${formatValue(frame * dt)} s` : '';
     this._frameLabel.textContent = `${frame + 1} / ${n}${time}`;
     this._drawTrace(frame);
     const el = this.el as HTMLElement;
@@ -541,12 +606,59 @@ export class TensorViewView extends DOMWidgetView {
       return;
     }
     this._trace.style.display = '';
+    this._trace.style.width = `${W}px`;
+    this._trace.style.height = `${H}px`;
     const [row, col] = pixel;
     const index = row * this._canvas.width + col;
     const n = this._frameCount();
     const vmin = Number(m.get('vmin'));
     const vmax = Number(m.get('vmax'));
-    const value = (q: number) => vmin + (q / 255) * (vmax - vmin);
+    const dt = Number(m.get('dt')) || 1;
+    const unit = m.get('unit') ? ' ' + m.get('unit') : '';
+    // plot area inside margins for the tick labels: values left, time below
+    const left = 46;
+    const right = W - 6;
+    const top = 6;
+    const bottom = H - 30;
+    const px = (t: number) => left + (n > 1 ? t / (n - 1) : 0) * (right - left);
+    const py = (q: number) => bottom - (q / 255) * (bottom - top);
+    ctx.font = '10px sans-serif';
+    ctx.fillStyle = '#555';
+    ctx.strokeStyle = '#999';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(left, top);
+    ctx.lineTo(left, bottom);
+    ctx.lineTo(right, bottom);
+    ctx.stroke();
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (const v of ticks(vmin, vmax, 3)) {
+      const y = py(((v - vmin) / (vmax - vmin)) * 255);
+      ctx.beginPath();
+      ctx.moveTo(left - 3, y);
+      ctx.lineTo(left, y);
+      ctx.stroke();
+      ctx.fillText(formatValue(v), left - 5, y);
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    const tmax = Math.max(0, n - 1) * dt;
+    for (const v of ticks(0, tmax, 4)) {
+      const x = px(v / dt);
+      ctx.beginPath();
+      ctx.moveTo(x, bottom);
+      ctx.lineTo(x, bottom + 3);
+      ctx.stroke();
+      ctx.fillText(formatValue(v), x, bottom + 4);
+    }
+    ctx.fillText('time (s)', (left + right) / 2, bottom + 16);
+    ctx.save();
+    ctx.translate(9, (top + bottom) / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = 'middle';
+    ctx.fillText(unit ? unit.trim() : 'value', 0, 0);
+    ctx.restore();
     ctx.strokeStyle = cssColor(m.get('colormap') === 'gray' ? 'viridis' : m.get('colormap'), 200);
     ctx.lineWidth = 1.5;
     ctx.beginPath();
@@ -557,8 +669,8 @@ export class TensorViewView extends DOMWidgetView {
         started = false;
         continue;
       }
-      const x = n > 1 ? (t / (n - 1)) * (W - 1) : 0;
-      const y = H - 1 - (f[index] / 255) * (H - 2);
+      const x = px(t);
+      const y = py(f[index]);
       if (started) {
         ctx.lineTo(x, y);
       } else {
@@ -567,14 +679,15 @@ export class TensorViewView extends DOMWidgetView {
       }
     }
     ctx.stroke();
-    const cursor = n > 1 ? (frame / (n - 1)) * (W - 1) : 0;
+    const cursor = px(frame);
     ctx.strokeStyle = '#d62728';
+    ctx.lineWidth = 1;
     ctx.beginPath();
-    ctx.moveTo(cursor, 0);
-    ctx.lineTo(cursor, H);
+    ctx.moveTo(cursor, top);
+    ctx.lineTo(cursor, bottom);
     ctx.stroke();
     const current = m.frames[frame];
-    const unit = m.get('unit') ? ' ' + m.get('unit') : '';
+    const value = (q: number) => vmin + (q / 255) * (vmax - vmin);
     const shown = current !== undefined ? formatValue(value(current[index])) + unit : '...';
     this._traceLabel.textContent = `pixel x=${row}, y=${col}: ${shown}`;
     const el = this.el as HTMLElement;
