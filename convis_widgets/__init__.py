@@ -5,6 +5,8 @@
 * :class:`ImpulseResponsePanel` - temporal and spatial impulse responses, recomputed when a parameter changes
 * :class:`KernelVolume` - a 3-d view of a spatio-temporal kernel
 * :class:`ModelExplorer` - all of these around one model, with a stimulus picker and a background worker
+* :mod:`convis_widgets.embed` - kernel-free exports of views: ``view.embed()`` / ``explorer.embed()`` (an HTML
+  player that survives ``nbconvert``), ``view.save('movie.mp4')`` (docs/sharing.md)
 
 >>> import convis, convis_widgets
 >>> convis_widgets.ModelExplorer(convis.retina.Retina())   # doctest: +SKIP
@@ -15,6 +17,7 @@ JupyterLab, Notebook 7 and Voila).
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from .frames import quantise, dequantise, encode_batch, decode_batch, frame_checksum
 from .tensor_view import TensorView, sync_views, COLORMAPS
+from .embed import animation_html, save_movie
 from .parameters import ParameterPanel, ParameterControl, control_range
 from .worker import LatestWorker, Superseded
 from .stimuli import STIMULI, make_stimulus, load_stimulus
@@ -39,7 +42,7 @@ def __dir__():
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'ParameterPanel', 'ParameterControl', 'control_range',
            'ImpulseResponsePanel', 'impulse_response', 'KernelVolume', 'ModelExplorer', 'LatestWorker',
            'Superseded', 'STIMULI', 'make_stimulus', 'load_stimulus', 'quantise', 'dequantise', 'encode_batch',
-           'decode_batch', 'frame_checksum', 'MODULE_NAME', 'MODULE_VERSION']
+           'decode_batch', 'frame_checksum', 'animation_html', 'save_movie', 'MODULE_NAME', 'MODULE_VERSION']
 
 
 def _jupyter_labextension_paths():
