@@ -17,6 +17,8 @@ only new data does.
 >>> view.n_frames
 110
 """
+import logging
+import re
 import threading
 
 import numpy as np
@@ -32,6 +34,8 @@ from .embed import animation_html, embed, panels_of, save_movie
 from .frames import color_range, encode_batch, frame_checksum, quantise
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS']
+
+logger = logging.getLogger('convis_widgets')
 
 COLORMAPS = ('gray', 'viridis', 'magma', 'inferno', 'RdBu', 'coolwarm', 'hot')
 """The colour maps the browser knows (labextension/src/colormaps.ts)."""
@@ -447,7 +451,9 @@ class TensorView(DOMWidget):
         return len(buf) + 200
 
     def _handle_frontend_msg(self, _widget, content, buffers):
-        if content.get('type') == 'request':
+        if content.get('type') == 'export':
+            self._send_export()
+        elif content.get('type') == 'request':
             with self._lock:
                 self._ready = True
                 self._send_control({'type': 'clear'})
@@ -467,6 +473,16 @@ class TensorView(DOMWidget):
         plain files; where scripts are stripped (GitHub) its poster frame remains.
         """
         return animation_html(panels_of(self), **kwargs)
+
+    def _send_export(self):
+        """Answers the Export button: :meth:`to_html` as one buffer, which the browser saves as a download."""
+        try:
+            text = self.to_html().encode('utf-8')
+        except ValueError as e:
+            logger.warning('TensorView export failed: %s', e)
+            return
+        name = re.sub(r'[^A-Za-z0-9_.-]+', '_', self.title).strip('_') or 'tensorview'
+        self.send({'type': 'export', 'filename': name + '.html', 'size': len(text)}, buffers=[text])
 
     def embed(self, **kwargs):
         """Shows :meth:`to_html` as a cell output of its own, which survives export (the live view does not).

@@ -252,3 +252,19 @@ def test_a_failing_encoder_leaves_the_old_file_and_no_partial_movie(tmp_path, mo
     with pytest.raises(RuntimeError, match='cannot write the movie .* ZeroDivisionError'):
         view.save(str(target))
     assert target.read_bytes() == b'old movie' and os.listdir(tmp_path) == ['movie.mp4']
+
+
+def test_the_export_button_gets_the_html_player_as_a_download():
+    view = grating_view()
+    sent = []
+    view.send = lambda content, buffers=None: sent.append((content, buffers))
+    view._handle_frontend_msg(view, {'type': 'export'}, [])          # what the browser's Export button sends
+    ((content, buffers),) = sent
+    assert content['type'] == 'export' and content['filename'] == 'grating.html'
+    text = bytes(buffers[0]).decode('utf-8')
+    assert content['size'] == len(buffers[0])
+    np.testing.assert_array_equal(decoded_frames(spec_of(text)['panels'][0]), view.frames())
+    empty = TensorView(title='a/b c')
+    empty.send = lambda content, buffers=None: sent.append((content, buffers))
+    empty._handle_frontend_msg(empty, {'type': 'export'}, [])        # nothing to export: a warning, no message
+    assert len(sent) == 1

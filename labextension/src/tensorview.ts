@@ -121,6 +121,10 @@ export class TensorViewModel extends DOMWidgetModel {
   }
 
   private _onMessage(content: any, buffers: DataView[]): void {
+    if (content.type === 'export') {
+      downloadExport(content.filename, buffers[0]);
+      return;
+    }
     // Decoding is asynchronous: chain it so that batches apply in the order sent.
     this._decoding = this._decoding
       .then(() => this._apply(content, buffers))
@@ -310,6 +314,18 @@ function formatValue(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
+/** Saves the kernel's export (a self-contained HTML player, see convis_widgets/embed.py) as a download. */
+function downloadExport(filename: string, buffer: DataView): void {
+  const url = URL.createObjectURL(new Blob([buffer], { type: 'text/html' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = filename;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
 export class TensorViewView extends DOMWidgetView {
   model!: TensorViewModel;
   private _title!: HTMLDivElement;
@@ -402,6 +418,10 @@ export class TensorViewView extends DOMWidgetView {
       this._zoom.add(new Option(z === 0 ? 'auto' : `${z}x`, String(z)));
     }
     this._zoom.addEventListener('change', () => this._save('zoom', Number(this._zoom.value)));
+    const exportButton = element('button', 'convis-tv-export', options);
+    exportButton.textContent = 'Export';
+    exportButton.title = 'download these frames as an HTML player that needs no kernel (view.embed() shows one)';
+    exportButton.addEventListener('click', () => this.send({ type: 'export' }));
 
     this._traceLabel = element('div', 'convis-tv-trace-label', el);
     this._trace = element('canvas', 'convis-tv-trace', el);
