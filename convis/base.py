@@ -827,6 +827,17 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
             raise KeyError('nothing stored as %s; stored: %s' % (_short_repr(name), list(self._stored)))
         self.set_all(self._stored[name])
 
+    def fit_parameters(self, names):
+        """Chooses the parameters to fit: those named (dotted names like ``'opl.sigma_center'``, or the
+        Parameters themselves, e.g. from ``.p``) require a gradient, every other one does not.
+
+        Returns the list of chosen Parameters (give it to ``set_optimizer.<Name>(...)``, or let the optimizer
+        take every parameter that requires a gradient).  An unknown name raises a ``KeyError`` naming the
+        closest ones.  See :mod:`convis.fitting`.
+        """
+        from .fitting import fit_parameters
+        return fit_parameters(self, names)
+
     def requires_grad_(self, requires_grad=True):
         """Sets whether every (floating point) parameter is fitted; returns the layer."""
         for p in self.parameters():
@@ -868,17 +879,20 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
         return Ox.from_dotted(self.named_states(), doc='Current state of the model')
 
     # ------------------------------------------------------------------ fitting
-    def _as_model_tensor(self, x):
+    def _as_model_tensor(self, x, missing=False):
+        """``x`` as a tensor of the model's dtype and device; with ``missing``, NaN marks an entry that was not
+        recorded (targets: the losses of :mod:`convis.losses` leave it out) and only infinities are refused."""
         device, dtype = self._device_dtype()
         t = _as_tensor(x, dtype=dtype, device=device)
         if self.dims == 5:
             t = _model_5d(t)
-        _check_finite(t)
+        _check_finite(torch.where(torch.isnan(t), torch.zeros_like(t), t) if missing else t,
+                      'the target' if missing else 'input')
         return t
 
     def _fit_chunks(self, inp, outp, dt, t):
         x = self._as_model_tensor(inp).detach()  # data: a graph that made them (e.g. y = goal_model(x)) is not fitted
-        y = self._as_model_tensor(outp).detach()
+        y = self._as_model_tensor(outp, missing=True).detach()
         if x.shape[2] != y.shape[2]:
             raise ValueError('input has %d frames but the target has %d' % (x.shape[2], y.shape[2]))
         return x, y, _chunk_bounds(t, x.shape[2], dt)
@@ -915,6 +929,7 @@ class Layer(torch.nn.Module, metaclass=_FreezeOnInit):
                 start_state = self.get_state()
 
                 def closure():
+                    self._enforce_bounds()  # a line search may try values out of bounds: the loss sees them clipped
                     self.set_state(start_state)
                     optimizer.zero_grad()
                     loss = loss_fn(yc, self(xc))

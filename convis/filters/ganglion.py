@@ -36,7 +36,9 @@ def smooth_rectifier(v, v0, i0, lam):
     if torch.is_grad_enabled() and any(t.requires_grad for t in (v, v0, i0, lam)):
         d = (v - v0) * lam
         # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
-        neg, pos = -torch.clamp(d, max=0), torch.clamp(d, min=0)
+        # at threshold (d = 0: every run's first step with v_0 = 0) only the positive branch carries the
+        # gradient (two clamps would both pass it, doubling it)
+        neg, pos = -torch.where(d < 0, d, torch.zeros_like(d)), torch.clamp(d, min=0)
         return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
     # the same in place, slab by slab along time (the slabs stay in the processor's cache)
     out = torch.empty_like(v)

@@ -73,7 +73,9 @@ def leaky_heat(u, e, blur, y_prev):
     """
     if blur is None:
         return exponential_recursion(u, e, y_prev)
-    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev))) \
+    # the compiled loop only without autograd: also when just the blur's sigma needs a gradient
+    blur_mats = tuple(m for m in (getattr(blur, 'a_rows', None), getattr(blur, 'a_cols', None)) if m is not None)
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev) + blur_mats)) \
             and isinstance(blur, SeparableBlur) and float(e) > 1e-12:
         y = leaky_heat_loop(u, e, blur, y_prev)
         return y if y is not None else _leaky_heat_fused(u, e, blur, y_prev)
