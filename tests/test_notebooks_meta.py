@@ -4,6 +4,7 @@ Their execution is tested by ``pytest --nbval-lax notebooks/``: cells tagged ``n
 print what is stored in the notebook, every other cell must run without error.  The tests here check the
 stored files themselves.
 """
+import ast
 import glob
 import json
 import os
@@ -104,3 +105,22 @@ def test_self_contained(nb):
     writes = re.search(r'save_parameters|VideoWriter|write_xml|open\([^)]*[\'"]w', src)
     if writes:
         assert 'tempfile' in src, 'files are written without a temporary directory in %s' % nb.path
+
+
+def test_rasters_share_their_time_axis(nb):
+    """A figure with a raster and other panels puts them on one time axis (``sharex=True``, one xlim).
+
+    Rasters beside each other on separate time axes (ON and OFF cells, a stimulus and its spikes) invite a
+    reader to compare ticks that are not aligned.
+    """
+    for c in code(nb):
+        if 'eventplot' not in c.source:
+            continue
+        tree = ast.parse('\n'.join(line for line in c.source.splitlines() if not line.lstrip().startswith(('%', '!'))))
+        for call in ast.walk(tree):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == 'subplots'):
+                continue
+            shape = [a.value for a in call.args[:2] if isinstance(a, ast.Constant)]
+            shared = {k.arg: getattr(k.value, 'value', None) for k in call.keywords}.get('sharex')
+            if len(shape) == 2 and shape[0] * shape[1] > 1:
+                assert shared is True, 'a raster without a shared time axis:\n%s' % c.source
