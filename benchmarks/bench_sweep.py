@@ -4,7 +4,7 @@ Sweeps 16 parameter sets (4 surround sizes x 4 gain-control strengths) of the de
 64x64 grating of 2000 frames, keeping the trial's mean ON and OFF rates per frame (``reduce``), and
 reports in one run:
 
-* the wall time of the sequential loop (copy, set, run, reduce; torch with its default threads in this
+* the wall time of the sequential loop (copy, set, run, reduce; torch with one thread per core in this
   process) and of ``convis.sweep`` on a ``LocalCluster`` with one worker per core and one torch thread
   per worker (the cluster's start reported apart), and their ratio; both give identical results;
 * the overhead per task: a sweep of 16 one-frame tasks on the running cluster, as worker-seconds per
@@ -62,7 +62,7 @@ def main():
     args = parser.parse_args()
     device = None if args.device in ('None', 'auto') else args.device
     torch.set_num_threads(args.threads)
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     retina = convis.retina.Retina(seed=0)
     stim = convis.samples.moving_grating(args.frames, args.size, args.size)
@@ -81,9 +81,12 @@ def main():
         t_start = time.perf_counter() - start
         client.run(convis.scale.run_one, retina, stim[:50], {}, args.dt)  # the same warm-up on each worker
         start = time.perf_counter()
-        ds = convis.sweep(retina, stim, parameters, reduce=rates, dt=args.dt, client=client, progress=False,
-                          device=device)
+        with get_task_stream(client) as ts:
+            ds = convis.sweep(retina, stim, parameters, reduce=rates, dt=args.dt, client=client, progress=False,
+                              device=device)
         t_par = time.perf_counter() - start
+        busy = sum(ss['stop'] - ss['start'] for t in ts.data if str(t['key']).startswith('convis-')
+                   for ss in t['startstops'] if ss['action'] == 'compute')
         tiny = grid(16)
         start = time.perf_counter()
         convis.sweep(retina, stim[:1, :8, :8], tiny, reduce=rates, dt=args.dt, client=client, progress=False)
@@ -101,10 +104,13 @@ def main():
     print('  LocalCluster, %d workers x 1 thread:     %7.2f s  (cluster start %.2f s, not included)'
           % (args.workers, t_par, t_start))
     print('  ratio sequential / cluster:             %7.2f' % (t_seq / t_par))
-    print('  overhead per task (%d one-frame tasks):  %7.1f ms of a worker' % (n_tiny, 1000 * overhead))
+    print('  tasks computing: %.2f s of %.2f worker-s; overhead per task %.0f ms (wall x workers - compute) / tasks'
+          % (busy, t_par * args.workers, 1000 * (t_par * args.workers - busy) / n))
+    print('  one-frame tasks (%d): %.1f ms of a worker each' % (n_tiny, 1000 * overhead))
     print('  results identical to the sequential loop: %s' % equal)
     return {'sets': n, 'sequential_s': t_seq, 'cluster_s': t_par, 'cluster_start_s': t_start,
-            'ratio': t_seq / t_par, 'overhead_per_task_s': overhead, 'identical': equal}
+            'ratio': t_seq / t_par, 'overhead_per_task_s': (t_par * args.workers - busy) / n,
+            'tiny_task_s': overhead, 'task_compute_s': busy / n, 'identical': equal}
 
 
 if __name__ == '__main__':
