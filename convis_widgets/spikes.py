@@ -111,13 +111,15 @@ class CellPanel(widgets.HBox):
             lines.append((name, edges[:-1] * self.dt, self.psth[name]))
         self._raster.scales['y'].domain = [_short(n) for n in names]
         self._raster.x, self._raster.y = np.asarray(xs, np.float64), np.asarray(ys, dtype=object)
-        self.raster_figure.title = 'spikes of cell x=%d, y=%d (%s)' % (self.cell + (', '.join(
-            '%s: %d' % (_short(n), len(self.spike_times[n])) for n in names),))
+        self.raster_figure.title = 'cell x=%d, y=%d: %s spikes' % (self.cell + (', '.join(
+            '%s %d' % (_short(n), len(self.spike_times[n])) for n in names),))
         colors = ['#e6550d', '#3182bd', '#31a354', '#756bb1']
         self.psth_figure.marks = [
             bqplot.Lines(x=t, y=r, scales=self._psth_scales, colors=[colors[i % len(colors)]],
-                         interpolation='step-after', labels=[_short(n)], display_legend=True)
+                         interpolation='step-after', labels=[_short(n)])
             for i, (n, t, r) in enumerate(lines)]
+        self.psth_figure.title = 'PSTH, %g ms bins (%s)' % (1000 * self.bin, ', '.join(
+            '%s %s' % (_short(n), ('orange', 'blue', 'green', 'purple')[i % 4]) for i, n in enumerate(names)))
 
 
 def _short(name):

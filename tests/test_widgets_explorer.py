@@ -341,3 +341,98 @@ def test_a_second_impulse_panel_on_a_model_takes_over_from_the_first():
     assert first.computed == computed and second.computed == 2 and second.worker.failed == 0
     second.close()
     assert widget_threads() == []
+
+
+# ---------------------------------------------------------------------------- issue 18: views that teach
+def test_physical_stimuli_use_the_resolution():
+    g = physical_stimulus('grating', (20, 20), pixel_per_degree=10.0, steps_per_second=100.0, duration=1.0,
+                          spatial_frequency=0.5, speed=4.0, contrast=0.5, background=0.4, luminance_range=255.0)
+    assert g.shape == (100, 20, 20)
+    assert g.max() == pytest.approx(0.4 * 255 * 1.5, rel=1e-3) and g.min() == pytest.approx(0.4 * 255 * 0.5, rel=1e-3)
+    # 0.5 cycles/deg at 10 px/deg: a period of 20 px; 4 deg/s: 2 Hz, so the pattern repeats after 50 frames
+    np.testing.assert_allclose(g[50], g[0], atol=1e-3)
+    bar = physical_stimulus('bar', (40, 40), 10.0, 100.0, duration=0.1, bar_width=1.0, speed=0.0)
+    assert (bar[0] > 0.5).sum(axis=0).max() == 10          # 1 deg = 10 px
+    with pytest.raises(ValueError, match='contrast'):
+        physical_stimulus('grating', contrast=3.0)
+    with pytest.raises(ValueError, match='unknown stimulus parameters'):
+        physical_stimulus('grating', period=3)
+
+
+def test_spike_outputs_show_as_rates_and_a_clicked_cell_gets_raster_and_psth():
+    from convis_widgets.spikes import RateFilter
+    retina = convis.retina.Retina(seed=2)
+    e = explorer(retina, shape=(60, 12, 12), first_chunk=7, chunk=9)
+    assert [v.title for v in e.output_views] == ['ganglion ON rate (Hz)', 'ganglion OFF rate (Hz)']
+    assert [v.unit for v in e.output_views] == ['Hz', 'Hz']
+    counts = e.spike_counts['ganglion_spikes_ON']
+    want = RateFilter(retina.resolution.dt)(counts)          # one piece: the sub-chunks gave the same rates
+    np.testing.assert_allclose(e.outputs[0], want, rtol=1e-5, atol=1e-3)
+    assert set(np.unique(counts)) <= {0.0, 1.0, 2.0, 3.0}
+    row, col = np.unravel_index(np.argmax(counts[0, 0].sum(0)), counts.shape[3:])
+    e.output_views[0].selected_pixel = [int(row), int(col)]
+    assert e.output_views[1].selected_pixel == [int(row), int(col)]
+    assert e.cell_panel.cell == (row, col) and len(e.cell_panel.children) == 2
+    times = e.cell_panel.spike_times['ganglion_spikes_ON']
+    assert len(times) == int((counts[0, 0, :, row, col] > 0).sum()) > 0
+    assert e.cell_panel.psth['ganglion_spikes_ON'].sum() * 0.05 == pytest.approx(counts[0, 0, :, row, col].sum())
+    e.close()
+
+
+def test_inner_stages_are_views_and_the_record_is_restored():
+    retina = convis.retina.Retina(seed=2)
+    e = explorer(retina, shape=(30, 10, 10), first_chunk=10, chunk=10, stages=('opl',))
+    assert e.output_keys == ['ganglion_spikes_ON', 'ganglion_spikes_OFF', 'opl'] and retina.record == ()
+    e.stage_buttons['ganglion_0'].value = True
+    assert e.wait(60)
+    assert e.output_keys[-1] == 'ganglion_0' and e.output_views[-1].unit == 'Hz'
+    fresh = convis.retina.Retina(seed=2, record=('opl', 'ganglion_0'))
+    o = fresh.run(e._stimulus, dt=30)
+    np.testing.assert_allclose(e.outputs[2], convis.utils.to_numpy(o.opl), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(e.outputs[3], convis.utils.to_numpy(o.ganglion_0), rtol=1e-4, atol=1e-3)
+    assert retina.record == ()
+    with pytest.raises(ValueError, match='cannot show the stages'):
+        ModelExplorer(convis.retina.Retina(), shape=(5, 4, 4), stages=('cortex',), impulse=False, device=None)
+    e.close()
+
+
+def test_colour_scales_follow_the_data_after_a_run():
+    m = OnOff()
+    e = explorer(m)
+    view = e.output_views[0]
+    e.panel.set_value('gain', 8.0)        # four times the outputs: the first scale would clip
+    assert e.wait(30)
+    assert view.clipped == 0.0
+    assert view.vmax == pytest.approx(float(e.outputs[0].max()), rel=1e-6)
+    e.close()
+
+
+def test_sub_chunks_reach_the_time_cursor_first():
+    m = OnOff()
+    e = explorer(m, shape=(40, 8, 8), first_chunk=5, chunk=5)
+    m.calls = 0
+    e.input_view.frame = 30
+    e.schedule()
+    assert e.wait(30)
+    assert m.calls == 3          # frames 0..30 in one piece, then 31..35 and 36..39
+    for got, want in zip(e.outputs, expected_outputs(m, e._stimulus)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    e.close()
+
+
+def test_sections_open_independently_and_attach_content_only_when_open():
+    import ipywidgets as widgets
+    from convis_widgets.sections import Sections
+    a, b, c = widgets.Label('a'), widgets.Label('b'), widgets.Label('c')
+    s = Sections([a, b, c], titles=['A', 'B', 'C'], open=[0])
+    s.set_open(2)
+    assert s.is_open(0) and s.is_open(2) and not s.is_open(1)
+    assert s.bodies[0].children == (a,) and s.bodies[1].children == () and s.bodies[2].children == (c,)
+    s.headers[0].value = False
+    assert s.bodies[0].children == () and s.headers[0].description.endswith('A')
+    with pytest.raises(ValueError):
+        Sections([a], titles=['A', 'B'])
+    retina = convis.retina.Retina()
+    e = explorer(retina, shape=(5, 6, 6))
+    assert isinstance(e.panel.body, Sections) and e.panel.body.is_open(0)
+    e.close()

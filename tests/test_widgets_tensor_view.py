@@ -306,3 +306,29 @@ def test_sender_sends_in_order_and_replace_drops_what_waits():
     assert b.sent == 10 * len(sent)
     sender.close()
     assert not sender.alive
+
+
+# ---------------------------------------------------------------------------- issue 18: clipping, speed, compact
+def test_clipped_fraction_counts_values_outside_the_scale_and_follows_rescale():
+    from convis_widgets import TensorView
+    v = TensorView(np.zeros((1, 1, 4, 5, 4)), vmin=0.0, vmax=1.0)
+    assert v.clipped == 0.0
+    a = np.zeros((4, 5, 4), np.float32)
+    a[0, 0, :2] = 2.0          # 2 of 80 values above vmax
+    a[3, 4, 0] = -1.0          # 1 below vmin
+    v.set_data(a)
+    assert v.clipped == pytest.approx(3 / 80)
+    v.put(np.zeros((2, 5, 4)))
+    assert v.clipped == pytest.approx(3 / 120)
+    v.rescale()
+    assert v.clipped == 0.0 and v.vmax == 2.0 and v.vmin == -1.0
+    v.close()
+
+
+def test_speed_relative_to_real_time_and_compact_trait():
+    from convis_widgets import TensorView
+    v = TensorView(np.zeros((1, 1, 2, 3, 3)), dt=0.01, fps=25.0, compact=True)
+    assert v.speed == pytest.approx(0.25) and v.compact
+    v.fps = 100.0
+    assert v.speed == pytest.approx(1.0)
+    v.close()

@@ -16,7 +16,7 @@
  */
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
 
-import { COLORMAP_NAMES, cssColor, lookupTable } from './colormaps';
+import { COLORMAP_NAMES, lookupTable } from './colormaps';
 import { adler32, decodeBatch, IFrameBatch } from './codec';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -679,7 +679,7 @@ export class TensorViewView extends DOMWidgetView {
     ctx.textBaseline = 'middle';
     ctx.fillText(unit ? unit.trim() : 'value', 0, 0);
     ctx.restore();
-    ctx.strokeStyle = cssColor(m.get('colormap') === 'gray' ? 'viridis' : m.get('colormap'), 200);
+    ctx.strokeStyle = '#1f5fa8';
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     let started = false;
