@@ -67,7 +67,7 @@ def file_throughput(folder, n=2000, shape=(64, 64)):
     k, sec = _timed(read_video)
     assert k == n
     result['mp4 read'] = _fps(n, sec)
-    for name, make in (('HDF5 write (gzip)', lambda: HDF5Writer(os.path.join(folder, 'x.h5'))),
+    for name, make in (('HDF5 write (gzip)', lambda: HDF5Writer(os.path.join(folder, 'x.h5'), overwrite=True)),
                        ('INR write (float64)', lambda: InrImageStreamWriter(os.path.join(folder, 'x.inr'))),
                        ('npy write', lambda: NumpyWriter(os.path.join(folder, 'x.npy')))):
         def write(make=make):
@@ -97,7 +97,7 @@ def pipeline(video, dt=500, repeat=5):
             _, sec = _timed(lambda: model.run(frames, dt=dt, progress=False))
             best_mem = min(best_mem, sec)
             model.clear_state()
-            with HDF5Writer(os.path.join(folder, 'out.h5')) as out:
+            with HDF5Writer(os.path.join(folder, 'out.h5'), overwrite=True) as out:
                 runner = convis.Runner(model, VideoReader(video), out, chunk_size=dt)
                 k, sec = _timed(lambda: runner.run(n, progress=False))
             assert k == n
