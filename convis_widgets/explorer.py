@@ -39,6 +39,7 @@ import torch
 
 import convis
 
+from .compare import Comparison
 from .impulse import ImpulseResponsePanel
 from .parameters import ParameterPanel
 from .sections import Sections
@@ -256,7 +257,8 @@ class ModelExplorer(widgets.VBox):
             side.append(self.impulse)
             titles.append('impulse response')
         self.side = Sections(side, titles=titles, open=[0, 1], layout=widgets.Layout(width='400px'))
-        super().__init__([self.status, self._outputs_box, self.cell_panel,
+        self.comparison = Comparison(self)
+        super().__init__([self.status, self._outputs_box, self.comparison.box, self.cell_panel,
                           widgets.HBox([self.panel, self.side], layout=widgets.Layout(flex_flow='row wrap'))])
         self.add_class('convis-model-explorer')
         self.schedule()
@@ -469,6 +471,7 @@ class ModelExplorer(widgets.VBox):
             self._follow_data(view)
         t_outputs = time.perf_counter()
         self._seconds_per_frame = (t_outputs - t_start) / total
+        self.comparison.update(generation, keys, views, record)
         if self.impulse is not None:
             self.impulse.compute(check=lambda: self.worker.check(generation))
         self.worker.check(generation)
@@ -521,6 +524,15 @@ class ModelExplorer(widgets.VBox):
         from .embed import embed, panels_of
         embed(panels_of(*[v for v in [self.input_view] + self.output_views if v.n_frames]), **kwargs)
 
+    def pin(self):
+        """Pins the current parameters as A: the next previews show A, the current set and current - A
+        (:mod:`convis_widgets.compare`; ``comparison.differences`` lists the parameters that differ)."""
+        self.comparison.pin()
+
+    def unpin(self):
+        """Drops A and returns to the normal view."""
+        self.comparison.unpin()
+
     def wait(self, timeout=60.0):
         """Waits until no preview runs or waits; True when idle."""
         return self.worker.wait_idle(timeout)
@@ -535,7 +547,7 @@ class ModelExplorer(widgets.VBox):
 
     def close(self):
         """Stops the worker (no thread is left behind) and closes every part of the explorer."""
-        for part in ('worker', 'panel', 'impulse'):
+        for part in ('worker', 'panel', 'impulse', 'comparison'):
             if getattr(self, part, None) is not None:
                 getattr(self, part).close()
         for w in getattr(self, '_links', []) + [getattr(self, 'input_view', None)] + list(getattr(self, '_views', {}).values()):
