@@ -107,6 +107,11 @@ def test_self_contained(nb):
         assert 'tempfile' in src, 'files are written without a temporary directory in %s' % nb.path
 
 
+def _cell_tree(cell):
+    """The syntax tree of a code cell (IPython magics and shell lines left out)."""
+    return ast.parse('\n'.join(line for line in cell.source.splitlines() if not line.startswith(('%', '!'))))
+
+
 def test_rasters_share_their_time_axis(nb):
     """A figure with a raster and other panels puts them on one time axis (``sharex=True``, one xlim).
 
@@ -116,7 +121,7 @@ def test_rasters_share_their_time_axis(nb):
     for c in code(nb):
         if 'eventplot' not in c.source:
             continue
-        tree = ast.parse('\n'.join(line for line in c.source.splitlines() if not line.lstrip().startswith(('%', '!'))))
+        tree = _cell_tree(c)
         for call in ast.walk(tree):
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == 'subplots'):
                 continue
@@ -124,3 +129,26 @@ def test_rasters_share_their_time_axis(nb):
             shared = {k.arg: getattr(k.value, 'value', None) for k in call.keywords}.get('sharex')
             if len(shape) == 2 and shape[0] * shape[1] > 1:
                 assert shared is True, 'a raster without a shared time axis:\n%s' % c.source
+
+
+def test_live_callbacks_read_no_name_a_later_cell_rebinds(nb):
+    """A function run when a slider moves (``panel.on_change(f)``) reads only globals that stay as they were.
+
+    The callback runs after the whole notebook has run: a global it reads (``x``) that a later cell
+    assigns again is then another thing (another shape), and moving the slider fails or lies.
+    """
+    cells = code(nb)
+    for i, c in enumerate(cells):
+        tree = _cell_tree(c)
+        hooked = {a.id for call in ast.walk(tree) if isinstance(call, ast.Call)
+                  and isinstance(call.func, ast.Attribute) and call.func.attr in ('on_change', 'observe', 'on_click')
+                  for a in call.args[:1] if isinstance(a, ast.Name)}
+        for f in [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in hooked]:
+            local = {a.arg for a in ast.walk(f.args) if isinstance(a, ast.arg)}
+            local |= {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            read = {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - local
+            for later in cells[i + 1:]:
+                rebound = {n.id for n in ast.walk(_cell_tree(later)) if isinstance(n, ast.Name)
+                           and isinstance(n.ctx, ast.Store)} & read
+                assert not rebound, 'the callback %s reads %s, which a later cell assigns again:\n%s' % (
+                    f.name, sorted(rebound), later.source)
