@@ -93,7 +93,7 @@ class _Normalised(object):
         self.scale = []
         self.z = []
         for p in params:
-            lo = getattr(p, 'bounds', (None, None))[0]
+            lo = (getattr(p, 'bounds', None) or (None, None))[0]
             v = p.detach()
             log = lo is not None and lo >= 0 and bool((v > 0).all())
             s = None if log else torch.where(v.abs() > 0, v.abs(), torch.ones_like(v))
@@ -106,8 +106,8 @@ class _Normalised(object):
         with torch.no_grad():
             for p, z, log, s in zip(self.params, self.z, self.log, self.scale):
                 v = torch.exp(z) if log else z * s
-                lo, hi = getattr(p, 'bounds', (None, None))
-                p.copy_(v.clamp(min=lo, max=hi))
+                lo, hi = getattr(p, 'bounds', None) or (None, None)
+                p.copy_(v if lo is None and hi is None else v.clamp(min=lo, max=hi))
 
     def pull_grad(self):
         """Chain rule: the gradients of the parameters become those of the optimizer's values."""
@@ -276,17 +276,39 @@ def check_gradients(model, inp, target, loss_fn, names=None, rel_step=1e-5):
 
 
 def explained_variance(prediction, target):
-    """``1 - var(target - prediction) / var(target)`` (1: perfect; 0: no better than the mean)."""
+    """The fraction of the target's variance that the prediction explains (the coefficient of determination).
+
+    .. math:: EV = 1 - \\frac{\\langle (y - \\hat y)^2 \\rangle}{\\mathrm{var}(y)}
+
+    1 for a perfect prediction, 0 for the target's mean, below 0 for worse; an offset or a wrong gain counts
+    as an error (the correlation is blind to both).  Both in the same unit (e.g. Hz), flattened.
+    """
     p, t = np.asarray(prediction, dtype=np.float64).ravel(), np.asarray(target, dtype=np.float64).ravel()
-    return float(1 - np.var(t - p) / np.var(t))
+    if p.shape != t.shape:
+        raise ValueError('explained_variance: the prediction has %d values, the target %d' % (p.size, t.size))
+    return float(1 - np.mean((t - p) ** 2) / np.var(t))
 
 
 def _psth(counts, dt, bin_steps):
-    """Trial-averaged rate (Hz) of counts ``[trials, steps]`` in bins of ``bin_steps`` steps."""
+    """Trial-averaged rate (Hz) of counts ``[trials, steps]`` in bins of ``bin_steps`` steps of ``dt`` seconds."""
     c = np.asarray(counts, dtype=np.float64)
     c = c.reshape((-1, c.shape[-1]))
     n = c.shape[1] // bin_steps * bin_steps
     return c[:, :n].reshape(c.shape[0], -1, bin_steps).sum(2).mean(0) / (bin_steps * dt)
+
+
+def _bin_rate(rate, bin_steps):
+    """The mean of a rate (Hz, one value per step) over bins of ``bin_steps`` steps (Hz)."""
+    r = np.asarray(rate, dtype=np.float64).ravel()
+    n = r.size // bin_steps * bin_steps
+    return r[:n].reshape(-1, bin_steps).mean(1)
+
+
+def _correlation(a, b):
+    """Pearson's r of two series; NaN when either is constant (no warning)."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
+    return float(np.sum(a * b) / norm) if norm > 0 else float('nan')
 
 
 def compare_predictions(predictions, counts, dt, bin_steps=2):
@@ -295,7 +317,9 @@ def compare_predictions(predictions, counts, dt, bin_steps=2):
     ``predictions`` maps a model's name to its rate (Hz, one value per step), ``counts`` holds the spike
     counts ``[trials, steps]``, ``dt`` the step (s).  The PSTH and the rates are binned in bins of
     ``bin_steps`` steps.  Returns ``{name: {'explained_variance', 'psth_correlation', 'log_likelihood',
-    'rate'}}`` (the log-likelihood, in nats, of all trials under the unbinned rate) and ``'psth'``.
+    'rate'}}`` (the log-likelihood, in nats, of all trials under the unbinned rate; the correlation is NaN for
+    a constant rate) and ``'psth'`` (Hz).  Explained variance and correlation compare the binned rates with
+    the PSTH (:func:`explained_variance`).
     """
     from .losses import poisson_log_likelihood
     psth = _psth(counts, dt, bin_steps)
@@ -303,10 +327,10 @@ def compare_predictions(predictions, counts, dt, bin_steps=2):
     result = {'psth': psth}
     for name, rate in predictions.items():
         r = np.asarray(rate, dtype=np.float64).ravel()
-        binned = _psth(r[None], dt, bin_steps)
+        binned = _bin_rate(r, bin_steps)
         ll = float(poisson_log_likelihood(torch.as_tensor(np.maximum(r, 1e-6))[None], torch.as_tensor(c), dt))
         result[name] = {'explained_variance': explained_variance(binned, psth),
-                        'psth_correlation': float(np.corrcoef(binned, psth)[0, 1]),
+                        'psth_correlation': _correlation(binned, psth),
                         'log_likelihood': ll, 'rate': r}
     return result
 
@@ -321,7 +345,7 @@ def plot_comparison(comparison, dt, bin_steps=2, ax=None):
     for name, c in comparison.items():
         if name == 'psth':
             continue
-        ax.plot(t, _psth(c['rate'][None], dt, bin_steps), label='%s (EV %.2f, r %.2f)'
+        ax.plot(t, _bin_rate(c['rate'], bin_steps), label='%s (EV %.2f, r %.2f)'
                 % (name, c['explained_variance'], c['psth_correlation']))
     ax.set_xlabel('time (s)')
     ax.set_ylabel('rate (Hz)')
