@@ -22,7 +22,7 @@ or 5-d array; batches and channels of a 5-d array are tiled into each frame.
 import numpy as np
 import torch
 
-from .utils import make_tensor_5d, to_numpy
+from .tensors import make_tensor_5d, to_numpy
 
 __all__ = ['plot', 'plot_5d_matshow', 'plot_5d_time', 'plot_tensor', 'plot_tensor_with_channels',
            'tile_5d', 'as_plot_array', 'animate', 'animate_double_plot', 'animate_to_video', 'animate_to_html',

@@ -19,52 +19,14 @@ The matplotlib plots of :mod:`convis.plotting` (``plot``, ``plot_5d_matshow``, `
 import numpy as np
 import torch
 
+from .plotting import plot, plot_5d_matshow, plot_5d_time, plot_tensor, plot_tensor_with_channels
+from .tensors import _short_repr, make_tensor_5d, to_numpy
+
 __all__ = ['make_tensor_5d', 'extend_to_match', 'subtract_tensors', 'to_numpy', 'mean_as_float',
            'plot', 'plot_5d_matshow', 'plot_5d_time', 'plot_tensor', 'plot_tensor_with_channels']
 
-
-def to_numpy(x):
-    """A numpy copy of a tensor, Parameter, Output entry or array-like."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 _array = to_numpy
 _to_numpy = to_numpy
-
-
-def _short_repr(value, limit=200):
-    """``repr(value)`` for an error message, cut to at most ``limit`` characters (a 1 MB value is not echoed)."""
-    try:
-        r = repr(value)
-    except Exception as e:  # noqa: BLE001 - a broken __repr__ must not hide the error being reported
-        r = '<%s object (repr failed: %s)>' % (type(value).__name__, type(e).__name__)
-    if len(r) <= limit:
-        return r
-    return r[:max(limit - 30, 10)] + '... (%d characters)' % len(r)
-
-
-def make_tensor_5d(t):
-    """Broadcasts a 0-d to 5-d tensor or array to ``[batch, channel, time, x, y]`` (see the module doc).
-
-    An input of 6 or more dimensions gives its first element (``t[0]``) until 5 remain, as the
-    original toolbox documents.  Numpy arrays stay numpy arrays, tensors stay tensors.
-    """
-    while len(t.shape) > 5:
-        t = t[0]
-    n = len(t.shape)
-    if n == 0:
-        return t.reshape(1, 1, 1, 1, 1)
-    if n == 1:
-        return t[None, None, :, None, None]
-    if n == 2:
-        return t[None, None, None, :, :]
-    if n == 3:
-        return t[None, None, :, :, :]
-    if n == 4:
-        return t[None, :, :, :, :]
-    return t
 
 
 def mean_as_float(a):
@@ -173,6 +135,3 @@ def subtract_tensors(a, b, align=None, dims=5):
                   for x in (a2, b2))
     return a2 - b2
 
-
-from .plotting import (plot, plot_5d_matshow, plot_5d_time, plot_tensor,  # noqa: E402
-                       plot_tensor_with_channels)

@@ -11,10 +11,11 @@ import torch
 
 from ..native import compile_c_library
 from ..noise import counter_normals, seed_key
+from .cell_arrays import cell_positions, check_cell_array
 from .ganglion_lif import C_SOURCE, spike_times as _spike_times
 from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
-from .retina import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply
 from .retina_loops import ganglion_input_loop
+from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply
 from .temporal import exponential_recursion
 
 __all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier']
@@ -243,7 +244,6 @@ class GanglionSpiking(_Stage):
             self.cells = {'kind': 'units', 'x': pos[:, 0].tolist(), 'y': pos[:, 1].tolist(),
                           'grid': tuple(grid) if grid is not None else None}
         else:
-            from ..retina_virtualretina import check_cell_array
             self.cells = dict(check_cell_array(array, where='%s cell array' % type(self).__name__)) \
                 if array is not None else None
         self.cell_positions = None
@@ -251,7 +251,6 @@ class GanglionSpiking(_Stage):
         return self
 
     def _positions(self, x, gen):
-        from ..retina_virtualretina import cell_positions
         if self.cell_positions is None:
             xs, ys, grid = cell_positions(self.cells, tuple(x.shape[-2:]), self.resolution.pixel_per_degree, gen)
             self.cell_positions = torch.tensor([xs, ys], dtype=torch.float64).T.contiguous()

@@ -18,52 +18,13 @@ Intermediate maps of the last call are kept in ``layer.recorded`` for the names 
 import numpy as np
 import torch
 
-from ..base import Layer
-from ..variables import Parameter
+from .ganglion import GanglionInput, GanglionSpiking, smooth_rectifier  # noqa: F401 (the retina stages, here too)
 from .retina_loops import cgc_loop, leaky_heat_loop, opl_loop
-from .spatial import SeparableBlur, blur_operator
+from .spatial import SeparableBlur
+from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply  # noqa: F401
 from .temporal import exponential_recursion
 
 __all__ = ['OPL', 'Bipolar', 'GanglionInput', 'GanglionSpiking', 'SATURATION_HZ']
-
-SATURATION_HZ = 5e5
-"""The constant G (Hz) of VirtualRetina's soft saturations (gain-control Q and ganglion rectifier N)."""
-
-
-
-def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True, **meta):
-    """A stage's Parameter; ``meta`` holds ``symbol``, ``kind`` and ``choices`` (see Parameter)."""
-    return Parameter(value, doc=doc, unit=unit, retina_config_key=key, bounds=bounds, scale=scale,
-                     slider_range=slider, requires_grad=grad, exact=float(value), **meta)
-
-
-def _p(param, like):
-    """A scalar parameter as a 0-d tensor of the input's dtype and device (keeps the gradient)."""
-    return param.reshape(()).to(dtype=like.dtype, device=like.device)
-
-
-def _decay(tau, dt, like):
-    """``exp(-dt/tau)`` as a tensor (tau a Parameter in seconds)."""
-    return torch.exp(-dt / _p(tau, like))
-
-
-def _shift(prev, x):
-    """The sequence one step late: ``[prev, x[0], ..., x[T-2]]`` along time (dim 2)."""
-    return torch.cat([prev, x[:, :, :-1]], dim=2)
-
-
-def compiled_loops_apply(layer, x):
-    """Whether ``layer`` runs its compiled loops on ``x``: on the CPU, with no parameter needing a gradient."""
-    return x.device.type == 'cpu' and not (torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters()))
-
-
-def _check_state(name, state, x):
-    if state is not None and (state.shape[0] != x.shape[0] or state.shape[1] != x.shape[1]
-                              or state.shape[-2:] != x.shape[-2:]):
-        raise ValueError('the input %s does not match the state %s kept from the previous chunk (%s): '
-                         'call clear_state() before changing the input size'
-                         % (tuple(x.shape), tuple(state.shape), name))
-
 
 def leaky_heat(u, e, blur, y_prev):
     """Runs VirtualRetina's discrete leaky heat equation ``y[s] = B(e y[s-1] + (1-e) u[s])`` over time.
@@ -105,36 +66,6 @@ def _leaky_heat_fused(u, e, blur, y_prev):
         torch.mm(tmp2.view(b * c * h, w), cols_t, out=out[s].view(b * c * h, w))
         y = out[s]
     return out.reshape(n_t, b, c, h, w).movedim(0, 2)
-
-
-class _Stage(Layer):
-    """Common parts of the retina stages: recording of intermediate maps and the blur operators."""
-
-    def __init__(self):
-        super().__init__()
-        self.record = ()
-        self.recorded = {}
-        self.log_polar = None
-
-    def _apply(self, fn, *args, **kwargs):
-        """Converts like any module; in double precision, values still equal to their configured or
-        constructor value (``Parameter.exact``) get that value exactly rather than its float32 rounding."""
-        result = super()._apply(fn, *args, **kwargs)
-        for p in self._parameters.values():
-            exact = getattr(p, 'exact', None)
-            if (p is not None and exact is not None and p.dtype == torch.float64 and p.numel() == 1
-                    and np.float32(exact) == np.float32(float(p.detach()))):
-                with torch.no_grad():
-                    p.fill_(exact)
-        return result
-
-    def _blur(self, sigma_deg, x, scale=1.0):
-        res = self.resolution
-        return blur_operator(sigma_deg, res.pixel_per_degree, tuple(x.shape[-2:]), x.dtype, x.device,
-                             log_polar=self.log_polar, scale=scale)
-
-    def _keep(self, **maps):
-        self.recorded = {k: v for k, v in maps.items() if k in self.record}
 
 
 class OPL(_Stage):
@@ -392,11 +323,3 @@ class Bipolar(_Stage):
         v_all, (self.input_prev, self.V, self.g_A) = result
         self._keep(bipolar=v_all)
         return v_all
-
-
-def __getattr__(name):
-    # the ganglion stages live in convis.filters.ganglion (imported lazily: it builds on this module)
-    if name in ('GanglionInput', 'GanglionSpiking', 'smooth_rectifier'):
-        from . import ganglion
-        return getattr(ganglion, name)
-    raise AttributeError('module %r has no attribute %r' % (__name__, name))
