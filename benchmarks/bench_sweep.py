@@ -6,15 +6,21 @@ reports in one run:
 
 * the wall time of the sequential loop (copy, set, run, reduce; torch with one thread per core in this
   process) and of ``convis.sweep`` on a ``LocalCluster`` with one worker per core and one torch thread
-  per worker (the cluster's start reported apart), and their ratio; both give identical results;
-* the overhead per task: a sweep of 16 one-frame tasks on the running cluster, as worker-seconds per
-  task (``workers x wall / tasks``: scheduling, shipping, building the model, collecting the result).
+  per worker (the cluster's start reported apart), measured ``--repeats`` times interleaved (sequential
+  first in even repeats, the cluster first in odd ones, so that a neighbour's load hits both alike), and
+  their ratio per repeat and over the medians; every repeat checks that both give identical results;
+* the compute time of a task on a worker (Dask's task stream) against the time of a set in the loop;
+* the overhead per task: ``(wall x workers - compute) / tasks`` of the sweep, and a sweep of 16
+  one-frame tasks on the running cluster, as worker-seconds per task (``workers x wall / tasks``:
+  scheduling, shipping, building the model, collecting the result).
 
-Run with ``python -m benchmarks sweep`` (``--sets 4 --frames 200`` for a quick look).
+Run with ``python -m benchmarks sweep``, or ``python -m benchmarks.bench_sweep --repeats 5`` (``--sets 4
+--frames 200`` for a quick look).
 """
 import argparse
 import copy
 import os
+import resource
 import time
 
 import numpy as np
@@ -50,19 +56,50 @@ def sequential(model, stim, parameters, dt):
     return out
 
 
+def cpu_seconds():
+    """User and system CPU time of this process so far (s): all its threads, waiting ones included."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def same(ds, seq):
+    """Whether the sweep's Dataset holds exactly the sequential loop's rates."""
+    flat = [dict(zip(ds['rate_on'].dims, i)) for i in np.ndindex(*ds['rate_on'].shape[:-1])]
+    return all(np.array_equal(ds['rate_on'][idx].values, s['rate_on'].numpy())
+               and np.array_equal(ds['rate_off'][idx].values, s['rate_off'].numpy())
+               for idx, s in zip(flat, seq))
+
+
+def clustered(client, model, stim, parameters, dt, device):
+    """``(dataset, wall s, compute s of its tasks, CPU s of the workers, CPU s of this process (the client and
+    the scheduler))`` of one sweep on ``client``."""
+    from distributed import get_task_stream
+    workers0, here0 = sum(client.run(cpu_seconds).values()), cpu_seconds()
+    start = time.perf_counter()
+    with get_task_stream(client) as ts:
+        ds = convis.sweep(model, stim, parameters, reduce=rates, dt=dt, client=client, progress=False, device=device)
+    wall = time.perf_counter() - start
+    here = cpu_seconds() - here0
+    workers = sum(client.run(cpu_seconds).values()) - workers0
+    busy = sum(ss['stop'] - ss['start'] for t in ts.data if str(t['key']).startswith('convis-')
+               for ss in t['startstops'] if ss['action'] == 'compute')
+    return ds, wall, busy, workers, here
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sets', type=int, default=16)
     parser.add_argument('--frames', type=int, default=2000)
     parser.add_argument('--size', type=int, default=64)
     parser.add_argument('--dt', type=int, default=500)
+    parser.add_argument('--repeats', type=int, default=3, help='interleaved measurements of both')
     parser.add_argument('--workers', type=int, default=cores(), help='worker processes (default: one per core)')
     parser.add_argument('--threads', type=int, default=cores(), help='torch threads of the sequential loop')
     parser.add_argument('--device', default='cpu', help="device of the sweep's tasks ('cpu', or None: a GPU if any)")
     args = parser.parse_args()
     device = None if args.device in ('None', 'auto') else args.device
     torch.set_num_threads(args.threads)
-    from distributed import Client, LocalCluster, get_task_stream
+    from distributed import Client, LocalCluster
 
     retina = convis.retina.Retina(seed=0)
     stim = convis.samples.moving_grating(args.frames, args.size, args.size)
@@ -70,47 +107,58 @@ def main():
     n = len(convis.scale.parameter_sets(retina, parameters)[2])
     convis.scale.run_one(retina, stim[:50], {}, dt=args.dt)  # compile and warm the loops once
 
-    start = time.perf_counter()
-    seq = sequential(retina, stim, parameters, args.dt)
-    t_seq = time.perf_counter() - start
-
+    seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu, equal = [], [], [], [], [], [], True
     start = time.perf_counter()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             Client(cl) as client:
         client.run(torch.set_num_threads, 1)
         t_start = time.perf_counter() - start
         client.run(convis.scale.run_one, retina, stim[:50], {}, args.dt)  # the same warm-up on each worker
-        start = time.perf_counter()
-        with get_task_stream(client) as ts:
-            ds = convis.sweep(retina, stim, parameters, reduce=rates, dt=args.dt, client=client, progress=False,
-                              device=device)
-        t_par = time.perf_counter() - start
-        busy = sum(ss['stop'] - ss['start'] for t in ts.data if str(t['key']).startswith('convis-')
-                   for ss in t['startstops'] if ss['action'] == 'compute')
+        for r in range(args.repeats):
+            for which in ('seq', 'par') if r % 2 == 0 else ('par', 'seq'):
+                if which == 'seq':
+                    t0, c0 = time.perf_counter(), cpu_seconds()
+                    seq = sequential(retina, stim, parameters, args.dt)
+                    seq_s.append(time.perf_counter() - t0)
+                    seq_cpu.append(cpu_seconds() - c0)
+                else:
+                    ds, wall, busy, workers, here = clustered(client, retina, stim, parameters, args.dt, device)
+                    par_s.append(wall)
+                    busy_s.append(busy)
+                    worker_cpu.append(workers)
+                    client_cpu.append(here)
+            equal = equal and same(ds, seq)
         tiny = grid(16)
-        start = time.perf_counter()
+        t0 = time.perf_counter()
         convis.sweep(retina, stim[:1, :8, :8], tiny, reduce=rates, dt=args.dt, client=client, progress=False)
-        t_tiny = time.perf_counter() - start
+        t_tiny = time.perf_counter() - t0
         n_tiny = len(convis.scale.parameter_sets(retina, tiny)[2])
 
-    flat = [dict(zip(ds['rate_on'].dims, i)) for i in np.ndindex(*ds['rate_on'].shape[:-1])]
-    equal = all(np.array_equal(ds['rate_on'][idx].values, s['rate_on'].numpy())
-                and np.array_equal(ds['rate_off'][idx].values, s['rate_off'].numpy())
-                for idx, s in zip(flat, seq))
+    t_seq, t_par, busy, c_seq, c_workers, c_client = (float(np.median(v)) for v in (
+        seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu))
     overhead = args.workers * t_tiny / n_tiny
-    print('%d parameter sets of the default retina on %dx%dx%d frames (dt=%d), %d cores, tasks on %s'
-          % (n, args.size, args.size, args.frames, args.dt, cores(), device or 'the GPU if any'))
-    print('  sequential loop (%d torch threads):     %7.2f s  (%.2f s a set)' % (torch.get_num_threads(), t_seq, t_seq / n))
-    print('  LocalCluster, %d workers x 1 thread:     %7.2f s  (cluster start %.2f s, not included)'
+    print('%d parameter sets of the default retina on %dx%dx%d frames (dt=%d), %d cores, tasks on %s, %d repeats'
+          % (n, args.size, args.size, args.frames, args.dt, cores(), device or 'the GPU if any', args.repeats))
+    print('  sequential loop (%d torch threads):     %7.2f s  (median; %.2f s a set)'
+          % (torch.get_num_threads(), t_seq, t_seq / n))
+    print('  LocalCluster, %d workers x 1 thread:     %7.2f s  (median; cluster start %.2f s, not included)'
           % (args.workers, t_par, t_start))
-    print('  ratio sequential / cluster:             %7.2f' % (t_seq / t_par))
-    print('  tasks computing: %.2f s of %.2f worker-s; overhead per task %.0f ms (wall x workers - compute) / tasks'
-          % (busy, t_par * args.workers, 1000 * (t_par * args.workers - busy) / n))
+    print('  ratio sequential / cluster:             %7.2f  (per repeat: %s)'
+          % (t_seq / t_par, ', '.join('%.2f' % (a / b) for a, b in zip(seq_s, par_s))))
+    print('  a task computes %.2f s on a worker (median), a set takes %.2f s in the loop'
+          % (busy / n, t_seq / n))
+    print('  CPU time a set: %.2f s in the workers (+ %.2f s in the client and scheduler), %.2f s in the loop'
+          % (c_workers / n, c_client / n, c_seq / n))
+    print('  overhead per task %.0f ms: (wall x workers - compute) / tasks'
+          % (1000 * (t_par * args.workers - busy) / n))
     print('  one-frame tasks (%d): %.1f ms of a worker each' % (n_tiny, 1000 * overhead))
     print('  results identical to the sequential loop: %s' % equal)
     return {'sets': n, 'sequential_s': t_seq, 'cluster_s': t_par, 'cluster_start_s': t_start,
-            'ratio': t_seq / t_par, 'overhead_per_task_s': (t_par * args.workers - busy) / n,
-            'tiny_task_s': overhead, 'task_compute_s': busy / n, 'identical': equal}
+            'ratio': t_seq / t_par, 'ratios': [a / b for a, b in zip(seq_s, par_s)],
+            'overhead_per_task_s': (t_par * args.workers - busy) / n,
+            'tiny_task_s': overhead, 'task_compute_s': busy / n, 'identical': equal,
+            'cpu_per_set_workers_s': c_workers / n, 'cpu_per_set_client_s': c_client / n,
+            'cpu_per_set_sequential_s': c_seq / n}
 
 
 if __name__ == '__main__':

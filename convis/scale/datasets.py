@@ -75,7 +75,7 @@ def _remove_group(store, key):
         pass
 
 
-def _file_task(data, path, key, store, dt, outputs, device, torch_threads, reader_kwargs):
+def _file_task(data, token, path, key, store, dt, outputs, device, torch_threads, reader_kwargs):
     """Runs one file chunk by chunk, appending each chunk's outputs to the store; never raises for
     a bad file: returns ``{'frames', 'error', 'seconds'}``."""
     import xarray as xr
@@ -86,7 +86,7 @@ def _file_task(data, path, key, store, dt, outputs, device, torch_threads, reade
     n = 0
     try:
         signature = _signature(path)
-        model = cluster.build_model(data, device=device, torch_threads=torch_threads)
+        model = cluster.build_model(data, device=device, torch_threads=torch_threads, token=token)
         res = model.resolution
         sps, ppd = float(res.steps_per_second), float(res.pixel_per_degree)
         with open_input(path, **reader_kwargs) as stream, torch.no_grad():
@@ -191,7 +191,9 @@ def run_files(model, files, store, dt=500, client=None, outputs=None, progress=N
             data_f = c.scatter(data, broadcast=True, hash=False)
             token = uuid.uuid4().hex[:12]
             by_key = {'%s-%d' % (token, i): p for i, p in enumerate(todo)}
-            subs = [(k, _file_task, (data_f, p, keys[p], store, dt, outputs, device, threads, reader_kwargs))
+            model_token = cluster.model_token(data)
+            subs = [(k, _file_task,
+                     (data_f, model_token, p, keys[p], store, dt, outputs, device, threads, reader_kwargs))
                     for k, p in by_key.items()]
             cluster.run_tasks(c, subs, lambda k, r: status.__setitem__(by_key[k], r), bar=bar)
     elif bar is not None:

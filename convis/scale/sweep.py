@@ -194,8 +194,8 @@ def run_one(model, stimulus, values, dt=500, outputs=None, reduce=None):
     return _variables(o, outputs, reduce, res.steps_per_second, res.pixel_per_degree)
 
 
-def _task(data, stimulus, values, dt, outputs, reduce, device, torch_threads):
-    model = cluster.build_model(data, device=device, torch_threads=torch_threads)
+def _task(data, token, stimulus, values, dt, outputs, reduce, device, torch_threads):
+    model = cluster.build_model(data, device=device, torch_threads=torch_threads, token=token)
     model.set_parameters(values)
     o = model.run(stimulus, dt=dt, progress=False)
     res = model.resolution
@@ -291,8 +291,9 @@ def sweep(model, stimulus, parameters, outputs=None, reduce=None, dt=500, client
         with cluster.open_client(client) as (c, threads):
             data_f = c.scatter(data, broadcast=True, hash=False)
             stim_f = c.scatter(stimulus, broadcast=True, hash=False)
-            token = uuid.uuid4().hex[:12]
-            subs = [('%s-%d' % (token, i), _task, (data_f, stim_f, values, dt, outputs, reduce, device, threads))
+            token, model_token = uuid.uuid4().hex[:12], cluster.model_token(data)
+            subs = [('%s-%d' % (token, i), _task,
+                     (data_f, model_token, stim_f, values, dt, outputs, reduce, device, threads))
                     for i, (index, values) in enumerate(todo)]
             by_key = {'%s-%d' % (token, i): index for i, (index, _) in enumerate(todo)}
             cluster.run_tasks(c, subs, lambda key, result: collector.add(by_key[key], result), bar=bar)
