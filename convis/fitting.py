@@ -116,12 +116,15 @@ class _Normalised(object):
             z.grad = (g * p.detach() if log else g * s).detach().clone()
 
 
-def _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward):
+def _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward, check=None):
     """Runs the recording from the cleared state chunk by chunk; with ``backward`` each chunk's loss is
-    back-propagated and the graph cut at the chunk's end (truncated BPTT).  Returns the summed loss."""
+    back-propagated and the graph cut at the chunk's end (truncated BPTT).  ``check()`` is called before each
+    chunk (it may raise to stop).  Returns the summed loss."""
     model.clear_state()
     total = 0.0
     for s, e in chunks:
+        if check is not None:
+            check()
         xc, yc = x[:, :, s:e], y[:, :, s:e]
         if e <= t_skip or not backward:
             with torch.no_grad():
@@ -143,7 +146,7 @@ def _prepared(model, inp, target, dt, t_skip):
 
 
 def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, held_out=None, optimizer='LBFGS',
-             lr=1.0, max_iter=20, tolerance=0.0, **optimizer_kwargs):
+             lr=1.0, max_iter=20, tolerance=0.0, check=None, **optimizer_kwargs):
     """Fits the parameters of ``model`` that require a gradient; yields one record per epoch.
 
     Parameters
@@ -167,6 +170,12 @@ def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, hel
     lr, max_iter, tolerance
         the learning rate, LBFGS's evaluations per step, and a stop when an epoch changes the loss by
         less than ``tolerance`` times the loss
+    check : callable or None
+        called before every chunk the fit runs; an exception it raises stops the fit at once (the
+        parameters are then those of the interrupted step: restore a record's to continue)
+
+    The model's lock is held during each epoch (with the model's state pushed before and popped after)
+    and released between epochs, so other users of the model (a widget's preview) run between epochs.
     """
     from .base import _default_loss
     loss_fn = loss_fn or _default_loss
@@ -192,35 +201,36 @@ def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, hel
         norm.push()
         for p in params:
             p.grad = None
-        loss = _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward=True)
+        loss = _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward=True, check=check)
         norm.pull_grad()
         return torch.tensor(loss, dtype=torch.float64)
 
-    with model.lock:
-        model.push_state()
-        try:
-            previous = None
-            for epoch in range(int(epochs)):
+    previous = None
+    for epoch in range(int(epochs)):
+        with model.lock:
+            model.push_state()
+            try:
                 t0 = time.perf_counter()
                 counter[0] = 0
                 opt.step(closure)
                 norm.push()
-                loss = _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward=False)
-                held_loss = (_whole_loss(model, held[0], held[1], loss_fn, held[2], 0, backward=False)
+                loss = _whole_loss(model, x, y, loss_fn, chunks, t_skip, backward=False, check=check)
+                held_loss = (_whole_loss(model, held[0], held[1], loss_fn, held[2], 0, backward=False, check=check)
                              if held is not None else None)
-                if not math.isfinite(loss):
-                    raise RuntimeError('the loss became %s at epoch %d (try a smaller lr)' % (loss, epoch))
-                yield {'epoch': epoch, 'loss': loss, 'held_out_loss': held_loss,
-                       'parameters': {names[id(p)]: (float(p) if p.numel() == 1 else p.detach().cpu().tolist())
-                                      for p in params},
-                       'seconds': time.perf_counter() - t0, 'evaluations': counter[0]}
-                if previous is not None and abs(previous - loss) <= tolerance * abs(loss):
-                    break
-                previous = loss
-        finally:
-            for p in params:
-                p.grad = None
-            model.pop_state()
+            finally:
+                for p in params:
+                    p.grad = None
+                model.pop_state()
+            if not math.isfinite(loss):
+                raise RuntimeError('the loss became %s at epoch %d (try a smaller lr)' % (loss, epoch))
+            record = {'epoch': epoch, 'loss': loss, 'held_out_loss': held_loss,
+                      'parameters': {names[id(p)]: (float(p) if p.numel() == 1 else p.detach().cpu().tolist())
+                                     for p in params},
+                      'seconds': time.perf_counter() - t0, 'evaluations': counter[0]}
+        yield record
+        if previous is not None and abs(previous - loss) <= tolerance * abs(loss):
+            break
+        previous = loss
 
 
 def fit(model, inp, target, loss_fn=None, epochs=10, callback=None, **kwargs):

@@ -6,6 +6,8 @@
 * :class:`KernelVolume` - a 3-d view of a spatio-temporal kernel
 * :class:`ModelExplorer` - all of these around one model, with a stimulus picker and a background worker;
   ``explorer.pin()`` keeps the current parameters as A and compares the next ones with them
+* :class:`FitMonitor` - a fit running in the background, live: losses, parameters, prediction against target,
+  Stop / Resume / Apply best parameters (``explorer.fit(target, parameters=[...])`` in a ModelExplorer)
 * :class:`SweepView` - small multiples of a sweep's results (``convis.sweep``) over one or two parameters
 * :mod:`convis_widgets.embed` - kernel-free exports of views: ``view.embed()`` / ``explorer.embed()`` (an HTML
   player that survives ``nbconvert``), ``view.save('movie.mp4')`` (docs/sharing.md)
@@ -28,7 +30,7 @@ __version__ = '1.0.0'
 
 # bqplot and ipyvolume take seconds to import: the parts that need them load on first use.
 _LAZY = {'ImpulseResponsePanel': 'impulse', 'impulse_response': 'impulse', 'KernelVolume': 'volume',
-         'ModelExplorer': 'explorer', 'SweepView': 'sweep_view'}
+         'ModelExplorer': 'explorer', 'SweepView': 'sweep_view', 'FitMonitor': 'fit_monitor'}
 
 
 def __getattr__(name):
@@ -42,7 +44,7 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS', 'ParameterPanel', 'ParameterControl', 'control_range',
-           'ImpulseResponsePanel', 'impulse_response', 'KernelVolume', 'ModelExplorer', 'SweepView', 'LatestWorker',
+           'ImpulseResponsePanel', 'impulse_response', 'KernelVolume', 'ModelExplorer', 'SweepView', 'FitMonitor', 'LatestWorker',
            'Superseded', 'STIMULI', 'make_stimulus', 'load_stimulus', 'quantise', 'dequantise', 'encode_batch',
            'decode_batch', 'frame_checksum', 'animation_html', 'save_movie', 'MODULE_NAME', 'MODULE_VERSION']
 
