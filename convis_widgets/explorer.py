@@ -533,6 +533,23 @@ class ModelExplorer(widgets.VBox):
         """Drops A and returns to the normal view."""
         self.comparison.unpin()
 
+    def fit(self, target, parameters, loss_fn=None, **kwargs):
+        """Fits ``parameters`` of the model to ``target``, a recording of the explorer's current stimulus, in the
+        background; returns the :class:`~convis_widgets.fit_monitor.FitMonitor` shown in the explorer's Fit tab.
+
+        The sliders follow the fitted values (and each move re-runs the preview).  ``loss_fn`` and ``kwargs`` as
+        for FitMonitor (default: the squared error of the first output); a new fit closes the previous one.
+        """
+        from .fit_monitor import FitMonitor
+        if getattr(self, 'fit_monitor', None) is not None:
+            self.fit_monitor.close()
+        self.fit_monitor = FitMonitor(self.model, self._stimulus, target, loss_fn, parameters=parameters, **kwargs)
+        self.fit_monitor.on_redraw(lambda monitor: self.panel.refresh())
+        old, self.fit_tab = getattr(self, 'fit_tab', None), widgets.VBox([widgets.HTML('<b>Fit</b>'), self.fit_monitor])
+        self.fit_tab.add_class('convis-explorer-fit')
+        self.children = tuple(c for c in self.children if c is not old) + (self.fit_tab,)
+        return self.fit_monitor
+
     def wait(self, timeout=60.0):
         """Waits until no preview runs or waits; True when idle."""
         return self.worker.wait_idle(timeout)
@@ -547,7 +564,7 @@ class ModelExplorer(widgets.VBox):
 
     def close(self):
         """Stops the worker (no thread is left behind) and closes every part of the explorer."""
-        for part in ('worker', 'panel', 'impulse', 'comparison'):
+        for part in ('fit_monitor', 'worker', 'panel', 'impulse', 'comparison'):
             if getattr(self, part, None) is not None:
                 getattr(self, part).close()
         for w in getattr(self, '_links', []) + [getattr(self, 'input_view', None)] + list(getattr(self, '_views', {}).values()):

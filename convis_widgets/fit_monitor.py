@@ -97,6 +97,7 @@ class FitMonitor(widgets.VBox):
             raise ValueError('no parameter of the %s requires a gradient: give parameters=[...]' % type(model).__name__)
         self.records = []
         self.redraws = 0
+        self._callbacks = []
         self.error = None
         self._start_values = self._values()
         self._thread = None
@@ -325,6 +326,15 @@ class FitMonitor(widgets.VBox):
                 logger.exception('the prediction failed')
         self._draw_prediction()
         self._show_state(state or 'running')
+        for callback in list(self._callbacks):
+            try:
+                callback(self)
+            except Exception:  # a failing follower must not stop the fit
+                logger.exception('a FitMonitor callback failed')
+
+    def on_redraw(self, callback):
+        """Calls ``callback(monitor)`` after every redraw (throttled; e.g. to move sliders to the fitted values)."""
+        self._callbacks.append(callback)
 
     def _draw_prediction(self):
         t, r, c, y = self.time.value, self.row.value, self.column.value, self._target

@@ -141,3 +141,22 @@ def test_a_failing_fit_is_shown_and_no_parameter_means_a_clear_error(model):
     m = FitMonitor(model, x, y[:, :, :, :2], losses.mse(), parameters=['gain'], epochs=2)
     assert m.wait(60) and isinstance(m.error, ValueError) and 'failed' in m.status.value
     assert 'target' in m.status.value
+
+
+def test_the_explorer_fits_its_own_stimulus_in_a_fit_tab_and_its_sliders_follow(model):
+    from convis_widgets import ModelExplorer
+    x, y = data(gain=2.0, tau=0.01)
+    explorer = ModelExplorer(model, stimulus=x, impulse=False)
+    try:
+        monitor = explorer.fit(y, parameters=['gain'], epochs=2, dt=CHUNK, max_iter=5)
+        assert monitor.wait(120) and monitor.error is None
+        assert explorer.fit_tab in explorer.children and monitor in explorer.fit_tab.children
+        assert float(model.gain) == pytest.approx(2.0, rel=1e-6)
+        assert explorer.panel.controls['gain'].value == pytest.approx(2.0, rel=1e-6)
+        assert explorer.wait(60)
+        second = explorer.fit(y, parameters=['tau'], epochs=1, start=False)   # a new fit replaces the tab
+        assert sum(1 for c in explorer.children if 'convis-explorer-fit' in c._dom_classes) == 1
+        assert second is explorer.fit_monitor and not monitor.running
+    finally:
+        explorer.close()
+    assert not monitor.running and not explorer.fit_monitor.running
