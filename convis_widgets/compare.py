@@ -209,10 +209,10 @@ class Comparison(object):
             return ''
         if not self.differences:
             return '<small style="color:#616161">A pinned; no parameter differs from A yet</small>'
-        rows = ''.join('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % tuple(
-            html.escape(_short_repr(c, 60) if not isinstance(c, str) else c) for c in row) for row in self.differences)
-        return ('<table class="convis-pin-differences" style="font-size:12px"><tr><th>parameter</th><th>A</th>'
-                '<th>current</th><th>unit</th></tr>%s</table>' % rows)
+        rows = ''.join('<tr>%s</tr>' % ''.join('<td style="padding:0 8px 0 0">%s</td>' % c for c in tuple(
+            html.escape(_short_repr(c, 60) if not isinstance(c, str) else c) for c in row)) for row in self.differences)
+        return ('<table class="convis-pin-differences" style="font-size:12px"><tr><th align="left">parameter</th>'
+                '<th align="left">A</th><th align="left">current</th><th align="left">unit</th></tr>%s</table>' % rows)
 
     def _close_views(self):
         for link in self._links:

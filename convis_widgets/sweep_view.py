@@ -150,10 +150,15 @@ class SweepView(widgets.VBox):
         else:
             self._links = []
             self._curves_setup(content, x, width, height)
-            self.panels = [[self._curve_panel(a, t) for a, t in zip(row, titles)]
-                           for row, titles in zip(cells, self.titles)]
+            self.panels = [[self._curve_panel(a) for a in row] for row in cells]
         self.header = widgets.HTML(self._header_text(sel or {}))
-        grid = widgets.GridBox([p for row in self.panels for p in row], layout=widgets.Layout(
+        if self.kind == 'curves':  # titles above the figures, wrapped (bqplot centres and clips long titles)
+            self.labels = [[widgets.HTML('<div style="font-size:12px;font-weight:bold;max-width:%s">%s</div>'
+                                         % (width, html.escape(t))) for t in row] for row in self.titles]
+            items = [widgets.VBox([lab, p]) for lrow, prow in zip(self.labels, self.panels) for lab, p in zip(lrow, prow)]
+        else:
+            items = [p for row in self.panels for p in row]
+        grid = widgets.GridBox(items, layout=widgets.Layout(
             grid_template_columns='repeat(%d, max-content)' % n_cols, grid_gap='4px 8px'))
         super().__init__([self.header, grid])
         self.grid = grid
@@ -290,7 +295,7 @@ class SweepView(widgets.VBox):
         self.y_scale = bqplot.LinearScale(min=self.vmin, max=self.vmax)
         self._figure_layout = dict(width=width, height=height)
 
-    def _curve_panel(self, cell, title):
+    def _curve_panel(self, cell):
         import bqplot
         xs = bqplot.LinearScale()
         if self.lines_dim is None:
@@ -305,11 +310,11 @@ class SweepView(widgets.VBox):
                  for i, (y, label) in enumerate(zip(ys, labels))]
         x_label = '%s (%s)' % (self.x, self.x_unit) if self.x_unit else str(self.x)
         y_label = '%s (%s)' % (self.var, self.unit) if self.unit else str(self.var)
-        fig = bqplot.Figure(marks=marks, title=title, axes=[
+        fig = bqplot.Figure(marks=marks, axes=[
             bqplot.Axis(scale=xs, label=x_label),
             bqplot.Axis(scale=self.y_scale, orientation='vertical', label=y_label, label_offset='40px')],
-            fig_margin={'top': 40, 'bottom': 45, 'left': 60, 'right': 10},
-            layout=widgets.Layout(**self._figure_layout), title_style={'font-size': '12px'})
+            fig_margin={'top': 10, 'bottom': 45, 'left': 60, 'right': 10},
+            layout=widgets.Layout(**self._figure_layout))
         fig.add_class('convis-sweep-panel')
         return fig
 

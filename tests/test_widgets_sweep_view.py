@@ -104,7 +104,7 @@ def test_curves_share_one_value_scale_and_label_their_axes_with_units(grid):
     line = v.panels[2][0].marks[0]
     assert np.array_equal(line.x, rates['time'].values)
     assert np.allclose(line.y, rates['output'].sel(gain=3.0, offset=-2.0).values)
-    assert v.panels[2][0].title == 'gain = 3, offset = -2 Hz'
+    assert v.titles[2][0] == 'gain = 3, offset = -2 Hz' and 'gain = 3, offset = -2 Hz</div>' in v.labels[2][0].value
     v.close()
 
 
