@@ -13,7 +13,7 @@ counted either.
 """
 import numpy as np
 
-from .base import Output
+from .output import Output
 from .utils import make_tensor_5d, to_numpy
 
 __all__ = ['sta', 'stc', 'spike_triggered_windows']

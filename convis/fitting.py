@@ -29,49 +29,11 @@ import time
 import numpy as np
 import torch
 
-from .base import _check_frames
-from .utils import _short_repr
+from .chunking import _check_frames
+from .optimizing import _default_loss, _named, fit_parameters  # noqa: F401 (fit_parameters is public here)
 
 __all__ = ['fit_parameters', 'fitted_parameters', 'iter_fit', 'fit', 'check_gradients', 'explained_variance',
            'compare_predictions', 'plot_comparison']
-
-
-def _named(model):
-    return dict(model.named_parameters())
-
-
-def fit_parameters(model, names):
-    """Makes exactly the parameters ``names`` (dotted names or Parameter objects) require a gradient.
-
-    Every other parameter of ``model`` is frozen.  Returns the chosen Parameters in the given order.
-    """
-    if isinstance(names, (str, torch.Tensor)):
-        names = [names]
-    params = _named(model)
-    by_id = {id(p): n for n, p in params.items()}
-    chosen = []
-    for n in names:
-        if isinstance(n, torch.Tensor):
-            if id(n) not in by_id:
-                raise KeyError('the Parameter %s is not a parameter of this %s' % (_short_repr(n), type(model).__name__))
-            chosen.append(n)
-            continue
-        if n not in params:
-            import difflib
-            close = difflib.get_close_matches(str(n), list(params), n=3, cutoff=0.5)
-            raise KeyError('%s has no parameter %s%s' % (type(model).__name__, _short_repr(n),
-                                                         '; did you mean %s?' % ', '.join(close) if close else
-                                                         '; it has %s' % _short_repr(list(params))))
-        if not params[n].is_floating_point():
-            raise ValueError('parameter %s is not a floating point tensor and cannot be fitted' % n)
-        chosen.append(params[n])
-    if not chosen:
-        raise ValueError('choose at least one parameter to fit')
-    ids = {id(p) for p in chosen}
-    for p in model.parameters():
-        if p.is_floating_point():
-            p.requires_grad_(id(p) in ids)
-    return chosen
 
 
 def fitted_parameters(model):
@@ -177,7 +139,6 @@ def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, hel
     The model's lock is held during each epoch (with the model's state pushed before and popped after)
     and released between epochs, so other users of the model (a widget's preview) run between epochs.
     """
-    from .base import _default_loss
     loss_fn = loss_fn or _default_loss
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .base import Layer
+from .layer import Layer
 from .numerical_filters import (exponential_filter_1d, exponential_filter_5d, exponential_highpass_filter_1d,  # noqa: F401
                                 exponential_highpass_filter_5d, gauss_filter_2d, gauss_filter_5d)
 from .samples import gabor_kernel, text_kernel  # noqa: F401

@@ -28,7 +28,8 @@ from itertools import zip_longest
 import numpy as np
 import torch
 
-from .base import Layer, Output
+from .layer import Layer
+from .output import Output
 from .filters.conv import RF as _ReceptiveField
 from .filters.conv import Conv3d
 from .filters.nonlinear import NLRectify

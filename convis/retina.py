@@ -21,7 +21,8 @@ import time
 import numpy as np
 import torch
 
-from .base import Layer, Output, _check_finite
+from .layer import Layer
+from .output import Output, _check_finite
 from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking, compiled_loops_apply
 from .variables import Resolution, user_default_resolution
 from . import parameter_io

@@ -38,6 +38,7 @@ import weakref
 
 import numpy as np
 
+from . import chunking
 from .streams.base import ClosedOnExit, SequenceStream, check_count, model_output_frames
 from .utils import _short_repr
 
@@ -326,8 +327,7 @@ class Runner(ClosedOnExit):
         done = 0
         bar = None
         if progress is None:
-            from . import base
-            progress = base.show_progress and total >= 10 * self.chunk_size
+            progress = chunking.show_progress and total >= 10 * self.chunk_size
         if progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=total, desc=desc, unit='frame')

@@ -256,7 +256,7 @@ class StimulusSize(object):
     def _out(self, a):
         if not self.prepare:
             return a
-        from .base import prepare_input
+        from .output import prepare_input
         return prepare_input(a, cuda=self.cuda)
 
     def moving_grating(self, **kw):

@@ -25,12 +25,13 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .base import Layer, Output
+from .layer import Layer
+from .output import Output
 from .o import O
 from .plotting import (animate, animate_double_plot, animate_to_html, animate_to_video,  # noqa: F401
                        as_plot_array, OrthographicWrapper, plot_3d_tensor_as_3d_plot, plot_5d_matshow, plot_5d_time)
 from .utils import make_tensor_5d
-from .variables import State, VirtualParameter
+from .variables import _HTML_DESCRIBERS, State, VirtualParameter
 
 __all__ = ['describe', 'describe_text', 'describe_dict', 'describe_html', 'describe_layer_with_html', 'help',
            'animate', 'animate_double_plot', 'animate_to_video', 'animate_to_html',
@@ -404,6 +405,9 @@ def describe_html(v, max_depth=None):
     else:
         body = '<pre>%s</pre>' % _esc(d['text'])
     return '<div class="convis-describe">%s%s</div>' % (_STYLE, body)
+
+
+_HTML_DESCRIBERS.append(describe_html)
 
 
 def describe_layer_with_html(layer, max_depth=3):

@@ -13,6 +13,7 @@ layer reads its resolution at every forward call, so changing the steps per
 second or the pixels per degree takes effect on the next chunk.
 """
 import copy
+import html
 import math
 import numbers
 
@@ -24,6 +25,18 @@ __all__ = ['Variable', 'Parameter', 'State', 'VirtualParameter', 'Resolution', '
            'user_default_resolution', 'reset_default_resolution', 'create_hierarchical_dict',
            'create_hierarchical_dict_with_nodes', 'create_hierarchical_Ox',
            'create_Ox_from_torch_iterator_dicts', 'dict_with_dots_to_hierarchical_dict']
+
+
+_HTML_DESCRIBERS = []
+"""Where :mod:`convis.variable_describe` registers ``describe_html`` when it is imported (``import convis`` does):
+the core types show themselves in notebooks with it, without importing the display code that builds on them."""
+
+
+def _describe_html(x):
+    """The notebook HTML of ``x``: the registered describer's, or the escaped ``repr`` when none is registered."""
+    if _HTML_DESCRIBERS:
+        return _HTML_DESCRIBERS[-1](x)
+    return '<pre>%s</pre>' % html.escape(repr(x))
 
 
 def _to_tensor(value, like=None):
@@ -172,8 +185,7 @@ class Parameter(torch.nn.Parameter):
         return float(self.detach())
 
     def _repr_html_(self):
-        from .variable_describe import describe_html
-        return describe_html(self)
+        return _describe_html(self)
 
     def _check_bounds(self, t):
         """Raises a ValueError unless every element of ``t`` is finite, inside the bounds and fits the kind."""
@@ -373,8 +385,7 @@ class Variable(torch.Tensor, metaclass=_VariableMeta):
                                         tuple(values.shape), ', doc=%r' % doc[:60] if doc else '')
 
     def _repr_html_(self):
-        from .variable_describe import describe_html
-        return describe_html(self)
+        return _describe_html(self)
 
 
 class State(Variable):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import numerical_filters
-from ..base import Layer
+from ..layer import Layer
 from ..variables import Parameter
 from .temporal import TimePadding, _require_5d
 

@@ -7,7 +7,8 @@ kernel starts at zero can still be fitted.
 """
 import torch
 
-from ..base import Layer, Output
+from ..layer import Layer
+from ..output import Output
 from ..variables import Parameter
 from .temporal import _checked_state, _require_5d
 

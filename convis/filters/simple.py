@@ -7,7 +7,7 @@ import torch
 
 from .conv import Conv3d
 from .temporal import TemporalLowPassFilterRecursive
-from ..base import Layer
+from ..layer import Layer
 
 __all__ = ['L', 'LN', 'SmoothConv']
 

@@ -30,7 +30,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from ..base import Layer
+from ..layer import Layer
 from ..native import compile_c_library  # noqa: F401 (re-exported)
 from ..variables import Parameter
 

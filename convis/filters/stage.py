@@ -6,7 +6,7 @@ both build on this module, so neither imports the other's private parts.
 import numpy as np
 import torch
 
-from ..base import Layer
+from ..layer import Layer
 from ..variables import Parameter
 from .spatial import blur_operator
 

@@ -14,7 +14,7 @@ a compiled loop (:func:`convis.native.recursion_loop`) makes one pass through th
 """
 import torch
 
-from ..base import Layer
+from ..layer import Layer
 from ..native import recursion_loop
 from ..variables import Parameter
 

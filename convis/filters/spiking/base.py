@@ -18,7 +18,7 @@ import numbers
 
 import torch
 
-from ...base import Layer
+from ...layer import Layer
 
 __all__ = ['SpikingLayer']
 

@@ -1,7 +1,7 @@
 """Spike and event generators without membrane dynamics: Poisson spikes and a DVS-like event sensor."""
 import torch
 
-from ...base import Layer
+from ...layer import Layer
 from ...variables import Parameter
 from .base import SpikingLayer, value
 
