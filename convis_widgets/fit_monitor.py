@@ -173,7 +173,7 @@ class FitMonitor(widgets.VBox):
         colors = bqplot.ColorScale(scheme='viridis')
         self.maps = []
         map_boxes = []
-        for title in ('target', 'prediction'):
+        for title in ('target', 'prediction') if h * w > 1 else ():   # no maps of a single cell
             heat = bqplot.GridHeatMap(color=np.zeros((h, w)), scales={'row': bqplot.OrdinalScale(reverse=True),
                                                                        'column': bqplot.OrdinalScale(),
                                                                        'color': colors})
@@ -346,6 +346,8 @@ class FitMonitor(widgets.VBox):
             self.trace_lines.y = [y[:, r, c], p[:, r, c] if p is not None and p.shape == y.shape
                                   else np.full(y.shape[0], np.nan)]
         self.time_line.x = [t * dt, t * dt]
+        if not self.maps:
+            return
         frames = [y[t], p[t] if p is not None and p.shape == y.shape else np.zeros_like(y[t])]
         finite = np.concatenate([f[np.isfinite(f)] for f in frames])
         if finite.size:

@@ -15,7 +15,7 @@ import pytest
 
 NOTEBOOKS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', 'notebooks'))
 EXPECTED = ['00_tour', '01_retina_model', '02_fitting_ln_models', '03_spikes', '04_streams_and_runner',
-            '05_build_your_own', '06_sweeps_and_comparisons']
+            '05_build_your_own', '06_sweeps_and_comparisons', '07_fitting_the_retina']
 CHECK = 'nbval-check-output'
 TEXT_MIMES = {'text/plain'}
 
