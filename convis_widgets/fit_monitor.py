@@ -127,7 +127,7 @@ class FitMonitor(widgets.VBox):
                   bqplot.Axis(scale=ys, orientation='vertical', label='loss', tick_format='.1e', label_offset='55px')],
             layout=widgets.Layout(width='380px', height='260px'), legend_location='top-right',
             fig_margin={'top': 40, 'bottom': 45, 'left': 75, 'right': 15})
-        self.parameter_lines, figures = {}, []
+        self.parameter_lines, figures, self._parameter_figures = {}, [], []
         for name, p in self.params:
             if p.numel() != 1:
                 continue
@@ -144,6 +144,7 @@ class FitMonitor(widgets.VBox):
                                 fig_margin={'top': 35, 'bottom': 40, 'left': 60, 'right': 10})
             fig.add_class('convis-fit-parameter')
             self.parameter_lines[name] = line
+            self._parameter_figures.append(fig)
             figures.append(widgets.VBox([fig, widgets.HTML('<small style="color:#616161">%s</small>' % html.escape(
                 ('bounds %s %s' % (bounds, unit)).strip() if bounds else ('no bounds' + (' (%s)' % unit if unit else ''))))]))
         arrays = ['%s (%d values)' % (n, p.numel()) for n, p in self.params if p.numel() != 1]
@@ -310,6 +311,8 @@ class FitMonitor(widgets.VBox):
         records = list(self.records)
         epochs = [r['epoch'] for r in records]
         held = [r['held_out_loss'] for r in records if r['held_out_loss'] is not None]
+        for fig in [self.loss_figure] + [line_fig for line_fig in self._parameter_figures]:
+            fig.axes[0].num_ticks = max(2, min(len(epochs), 8))     # whole epochs, not repeated labels
         with self.loss_lines.hold_sync():
             self.loss_lines.x = np.asarray(epochs, dtype=float)
             self.loss_lines.y = [np.asarray([r['loss'] for r in records], dtype=float),
