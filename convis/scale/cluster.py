@@ -175,7 +175,8 @@ class _CallbackBar(object):
 
 def run_tasks(client, submissions, on_result, bar=None):
     """Submits ``submissions`` (``(key, function, args)``) and calls ``on_result(key, result)`` as each
-    finishes, in the order they finish.
+    finishes, in the order they finish.  Results are fetched from the workers in the background as their
+    tasks finish (not one round trip after another in this loop).
 
     A task that raises cancels the others and raises its error again (Dask has already retried tasks
     whose worker died, up to ``distributed.scheduler.allowed-failures`` times).
@@ -186,9 +187,10 @@ def run_tasks(client, submissions, on_result, bar=None):
         f = client.submit(function, *args, key='convis-%s' % key, pure=False, retries=0)
         futures[f] = key
     try:
-        for f in as_completed(list(futures)):
-            key = futures[f]
-            on_result(key, f.result())
+        for f, result in as_completed(list(futures), with_results=True):
+            if f.status != 'finished':  # cancelled elsewhere: raises its CancelledError
+                f.result()
+            on_result(futures[f], result)
             f.release()
             if bar is not None:
                 bar.update(1)
