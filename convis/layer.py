@@ -360,25 +360,46 @@ class Layer(LayerParameters, Optimizing, torch.nn.Module, metaclass=_FreezeOnIni
         with the state restored to what it was before that chunk (the check costs two reductions over the
         states per chunk: about 0.1 ms for the default retina at 50x50 pixels).
         """
-        dt = _check_frames('dt', dt, allow_none=True, positive=True)
-        t = _check_frames('t', t)
-        max_t = _check_frames('max_t', max_t, allow_none=True)
         grad_ctx = torch.no_grad() if detach else contextlib.nullcontext()
         collected, keys = [], None
         with grad_ctx:
-            for chunk in self._chunks(the_input, dt, t, max_t, progress):
-                o = self(chunk)
-                outs, k = (list(o), o.keys) if isinstance(o, Output) else ([o], ['output'])
+            for o in self.run_iter(the_input, dt=dt, t=t, detach=detach, max_t=max_t, progress=progress):
                 if keys is None:
-                    collected = [[] for _ in outs]
-                keys = k
-                for i, x in enumerate(outs):
-                    collected[i].append(x.detach() if detach and isinstance(x, torch.Tensor) else x)
-                if detach:
-                    self.detach_state()
+                    collected = [[] for _ in o]
+                keys = o.keys
+                for i, x in enumerate(o):
+                    collected[i].append(x)
         if keys is None:
             raise ValueError('the input has no frames to run (t=%d, max_t=%s)' % (t, max_t))
         return Output([_join(c) for c in collected], keys=keys)
+
+    def run_iter(self, the_input, dt=None, t=0, detach=True, max_t=None, progress=None):
+        """Runs the model chunk by chunk like :meth:`run`, yielding one :class:`Output` per chunk of ``dt`` frames.
+
+        The arguments are those of :meth:`run` (checked at once, before the first chunk); joined along time
+        the outputs equal ``run``'s.  Stop early by leaving the loop (or calling ``close()`` on the iterator):
+        nothing more runs, and the state is the one after the last chunk run.  The model's lock is held
+        during each chunk only, so another thread may use the model between two chunks.
+
+        >>> for o in retina.run_iter(x, dt=500):
+        ...     rate.append(o[0].mean())
+        ...     if cancelled:
+        ...         break
+        """
+        dt = _check_frames('dt', dt, allow_none=True, positive=True)
+        t = _check_frames('t', t)
+        max_t = _check_frames('max_t', max_t, allow_none=True)
+        return self._iter_chunks(self._chunks(the_input, dt, t, max_t, progress), detach)
+
+    def _iter_chunks(self, chunks, detach):
+        for chunk in chunks:
+            with self.lock, (torch.no_grad() if detach else contextlib.nullcontext()):
+                o = self(chunk)
+                outs, keys = (list(o), o.keys) if isinstance(o, Output) else ([o], ['output'])
+                if detach:
+                    outs = [x.detach() if isinstance(x, torch.Tensor) else x for x in outs]
+                    self.detach_state()
+            yield Output(outs, keys=keys)
 
     def _chunks(self, the_input, dt, t, max_t, progress):
         """Yields 5-d chunks of the input (numpy or tensor slices, or frames read from a stream)."""
@@ -437,6 +458,24 @@ class Layer(LayerParameters, Optimizing, torch.nn.Module, metaclass=_FreezeOnIni
         """Restores the state pushed last."""
         self.set_state(_pop(self._state_stack, 'pop_state'))
 
+    @contextlib.contextmanager
+    def fresh_state(self):
+        """A block that runs from the cleared state; the state from before is restored after it, also when it raises.
+
+        Holds the model's lock for the whole block.  It replaces ``push_state(); clear_state(); try: ...
+        finally: pop_state()``:
+
+        >>> with retina.fresh_state():
+        ...     o = retina.run(x, dt=500)    # as a new retina would; retina keeps the state it had before
+        """
+        with self.lock:
+            self.push_state()
+            try:
+                self.clear_state()
+                yield self
+            finally:
+                self.pop_state()
+
     @locked
     def clear_state(self):
         """Sets every state back to its default (the steady state a layer starts in)."""
@@ -487,14 +526,10 @@ class Layer(LayerParameters, Optimizing, torch.nn.Module, metaclass=_FreezeOnIni
         grey = np.full(shp, b, dtype=np.float32)
         x = grey.copy()
         x[0, shp[1] // 2, shp[2] // 2] += amplitude
-        self.push_state()
-        try:
-            self.clear_state()
+        with self.fresh_state():
             o = self.run(x, dt=dt)
             self.clear_state()
             o_grey = self.run(grey, dt=dt)
-        finally:
-            self.pop_state()
         return Output([a - g for a, g in zip(o, o_grey)], keys=o.keys)
 
     def plot_impulse(self, shp=(500, 10, 10), dt=500):

@@ -230,9 +230,7 @@ class Optimizing(object):
         x, y, chunks = self._fit_chunks(inp, outp, dt, _check_frames('t', t))
         t_skip = _check_frames('t_skip', t_skip)
         losses = []
-        self.push_state()
-        self.clear_state()
-        try:
+        with self.fresh_state():
             for s, e in _progress(chunks, progress, 'optimize'):
                 xc, yc = x[:, :, s:e], y[:, :, s:e]
                 if e <= t_skip:
@@ -252,8 +250,6 @@ class Optimizing(object):
                 self._enforce_bounds()
                 self.detach_state()
                 losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
-        finally:
-            self.pop_state()
         return losses if dt is not None else (losses[0] if losses else None)
 
     def _enforce_bounds(self):
@@ -278,12 +274,7 @@ class Optimizing(object):
         dt = _check_frames('dt', dt, allow_none=True, positive=True)
         x, y, chunks = self._fit_chunks(inp, outp, dt, _check_frames('t', t))
         losses = []
-        self.push_state()
-        self.clear_state()
-        try:
-            with torch.no_grad():
-                for s, e in chunks:
-                    losses.append(float(loss_fn(y[:, :, s:e], self(x[:, :, s:e]))))
-        finally:
-            self.pop_state()
+        with self.fresh_state(), torch.no_grad():
+            for s, e in chunks:
+                losses.append(float(loss_fn(y[:, :, s:e], self(x[:, :, s:e]))))
         return losses if dt is not None else losses[0]

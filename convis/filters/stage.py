@@ -74,5 +74,17 @@ class _Stage(Layer):
         return blur_operator(sigma_deg, res.pixel_per_degree, tuple(x.shape[-2:]), x.dtype, x.device,
                              log_polar=self.log_polar, scale=scale)
 
+    def extra_repr(self):
+        """The parameters with their values and units, for ``print(retina)``: ``sigma_center=0.05 deg, ...``."""
+        parts = []
+        for name, p in self._parameters.items():
+            if p is None:
+                continue
+            v = p.detach()
+            value = '%.4g' % float(v) if v.numel() == 1 else 'shape %s' % (tuple(v.shape),)
+            unit = getattr(p, 'unit', '') or ''
+            parts.append('%s=%s%s' % (name, value, ' ' + unit if unit else ''))
+        return ', '.join(parts)
+
     def _keep(self, **maps):
         self.recorded = {k: v for k, v in maps.items() if k in self.record}
