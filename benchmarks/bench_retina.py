@@ -74,8 +74,8 @@ def bench(shape, frames, dt, config=None, dtype=torch.float32, device='cpu', spi
 def blur_modes(sizes=(50, 100, 160), sigmas_deg=(0.15, 0.3, 0.6, 1.2), steps=300):
     """Microseconds per step of the compiled leaky heat loop with the blur as its matrix band and as the
     recursive filter (float32, one image), for square maps at 5 px/deg and sigma * sqrt(1/4)."""
-    import ctypes
     from convis.filters import retina_loops as loops
+    from convis.native import pointer
     fns = loops._heat_functions()
     if fns is None:
         print('no compiled loops (no C compiler, or CONVIS_NO_COMPILE is set)')
@@ -98,8 +98,7 @@ def blur_modes(sizes=(50, 100, 160), sigmas_deg=(0.15, 0.3, 0.6, 1.2), steps=300
                     best = float('inf')
                     for _ in range(3):
                         t0 = time.perf_counter()
-                        fns['heat'][torch.float32](steps, 1, n, n, u.data_ptr(), out.data_ptr(), y0.data_ptr(), 0.25,
-                                                   ctypes.byref(op))
+                        fns['heat'][torch.float32](steps, 1, n, n, pointer(u), pointer(out), pointer(y0), 0.25, op)
                         best = min(best, (time.perf_counter() - t0) / steps * 1e6)
                     row[mode] = best
                 print('blur %dx%d, sigma %.2f deg: band width %3.0f: band %.1f us/step, recursion %.1f us/step (%.2fx)'

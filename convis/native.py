@@ -1,9 +1,16 @@
 """Small compiled loops for the CPU: the parts of the retina that must step through time one step at a time.
 
-Each loop is C source compiled once with the system compiler (``cc``, or ``$CC``) into a cache folder
-(:func:`cache_dir`: ``$CONVIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/convis``, else ``~/.cache/convis``) and
-loaded with :mod:`ctypes`.  Every compiled loop has a torch twin that computes the same, used without a
-compiler, on GPUs, with autograd, or when the environment variable ``CONVIS_NO_COMPILE=1`` is set.
+The loops are C files shipped with the package (``convis/csrc/*.c``), compiled once with the system compiler
+(``cc``, or ``$CC``) into a cache folder (:func:`cache_dir`: ``$CONVIS_CACHE_DIR``, else
+``$XDG_CACHE_HOME/convis``, else ``~/.cache/convis``) and called through :mod:`cffi` (ABI mode: the cached
+library is opened with ``ffi.dlopen``).  Their declarations live in one header, ``convis/csrc/convis_loops.h``:
+every C file includes it (a definition that differs from it does not compile) and :func:`ffi` reads it, so a
+call with the wrong number or types of arguments raises :class:`TypeError` instead of crashing.  Pointers are
+passed typed (:func:`pointer`): a float32 tensor handed to a double loop is a TypeError as well.
+
+Every compiled loop has a torch twin that computes the same, used without a compiler, on GPUs, with autograd,
+or when the environment variable ``CONVIS_NO_COMPILE=1`` is set (the one switch for all of them); the tests
+hold each loop against its twin.
 
 The cache is trusted only when it is safe: a cache folder or library owned by another user, or writable by
 group or others, is refused with a warning (a refused library is rebuilt in its place; a refused folder is
@@ -11,15 +18,16 @@ replaced by a private folder for the running process).  A library that cannot be
 corrupt) is rebuilt once; only when the rebuilt one fails as well a warning says that the torch twin is
 used; each library ends with a checksum that is verified before loading (a damaged library can crash the
 process that loads it).  Libraries are written atomically (compiled under a temporary name in the same
-folder, synced, then renamed), so a killed build never leaves a half-written library behind.
+folder, synced, then renamed), so a killed build never leaves a half-written library behind.  A library's
+name holds a hash of its C file, the headers, the compiler, its flags and the processor.
 
 Loops here: :func:`recursion_loop`, the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
 low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use; the
-retina's loops are in :mod:`convis.filters.retina_loops`.  The band helpers (:func:`matrix_band`,
+retina's loops are in :mod:`convis.filters.retina_loops`, the spiking loop in
+:mod:`convis.filters.ganglion_lif`, the noise in :mod:`convis.noise`.  The band helpers (:func:`matrix_band`,
 :func:`matrix_diagonals`) find the part of a blur matrix that matters in the working precision.
 """
 import atexit
-import ctypes
 import hashlib
 import logging
 import os
@@ -34,6 +42,14 @@ import warnings
 
 import torch
 
+__all__ = ['compile_c_library', 'cache_dir', 'library_path', 'ffi', 'pointer', 'recursion_loop', 'matrix_band',
+           'matrix_diagonals', 'BAND_TOLERANCE', 'CSRC', 'HEADER']
+
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc')
+"""The folder of the C files (package data)."""
+HEADER = 'convis_loops.h'
+"""The header in :data:`CSRC` that declares every compiled function and structure (the signature table)."""
+
 __all__ = ['compile_c_library', 'cache_dir', 'library_path', 'recursion_loop', 'matrix_band', 'matrix_diagonals',
            'BAND_TOLERANCE']
 
@@ -41,6 +57,9 @@ _LOG = logging.getLogger('convis')
 
 _LOADED = {}
 """Library name -> path of the compiled library this process loaded (absent: not loaded, torch twin used)."""
+_LIBS = {}
+"""Library name -> the cffi library object (kept so that the library stays open)."""
+_FFI = []
 _PRIVATE = []
 """The private cache folder of this process, made when the configured one is refused (see :func:`cache_dir`)."""
 _WARNED = set()
@@ -121,23 +140,40 @@ def cache_dir():
     return _private_dir()
 
 
-def library_path(name, source, contract=False):
-    """Where :func:`compile_c_library` caches the library ``name`` built from ``source``: the file name holds a
-    hash of the source, the compiler, its flags and the processor, so any change builds a new library."""
+def _sources(name):
+    """The files a library is built from: ``{file name: bytes}`` of ``csrc/<name>.c`` and every header of
+    :data:`CSRC` (read once: the bytes hashed are the bytes compiled)."""
+    names = [name + '.c'] + sorted(f for f in os.listdir(CSRC) if f.endswith('.h'))
+    files = {}
+    for f in names:
+        with open(os.path.join(CSRC, f), 'rb') as fh:
+            files[f] = fh.read()
+    return files
+
+
+def library_path(name, contract=False, sources=None):
+    """Where :func:`compile_c_library` caches the library ``name`` built from ``csrc/<name>.c``: the file name
+    holds a hash of the C file and the headers (``sources``, default :func:`_sources`), the compiler, its flags
+    and the processor, so any change builds a new library."""
     cc = os.environ.get('CC', 'cc')
-    tag = hashlib.sha1((source + '\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
+    tag = hashlib.sha1()
+    for f, data in sorted((sources or _sources(name)).items()):
+        tag.update(f.encode() + b'\0' + hashlib.sha1(data).digest())
+    tag.update(('\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
     suffix = sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'
     return os.path.join(cache_dir(), '%s_%s%s' % (name, tag.hexdigest()[:12], suffix))
 
 
-def _build(name, source, path, contract):
-    """Compiles ``source`` to ``path`` atomically: under a temporary name in the same folder, synced, renamed."""
+def _build(name, sources, path, contract):
+    """Compiles ``sources`` (``{file name: bytes}``, the C file ``<name>.c`` and its headers) to ``path``
+    atomically: under a temporary name in the same folder, synced, renamed."""
     cc = os.environ.get('CC', 'cc')
     folder = os.path.dirname(path)
     with tempfile.TemporaryDirectory(dir=folder, prefix='.build-%s-' % name) as tmp:
+        for f, data in sources.items():
+            with open(os.path.join(tmp, f), 'wb') as fh:
+                fh.write(data)
         src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
-        with open(src, 'w') as f:
-            f.write(source)
         try:
             _compile(cc, src, out, True, contract)
         except subprocess.CalledProcessError:      # a compiler without -march=native
@@ -165,29 +201,59 @@ def _trailer(data):
     return _CHECKSUM + hashlib.sha256(data).digest()
 
 
-def _load(path, functions):
+def ffi():
+    """The :class:`cffi.FFI` that knows the declarations of :data:`HEADER` (made once; its preprocessor lines
+    are left out, as cffi reads declarations only)."""
+    if not _FFI:
+        import cffi
+        with open(os.path.join(CSRC, HEADER)) as f:
+            declarations = ''.join(line for line in f if not line.lstrip().startswith('#'))
+        table = cffi.FFI()
+        table.cdef(declarations)
+        _FFI.append(table)
+    return _FFI[0]
+
+
+_POINTER_TYPES = {torch.float32: 'float *', torch.float64: 'double *', torch.int64: 'int64_t *'}
+_POINTERS = {}
+
+
+def pointer(t):
+    """A typed C pointer to the data of the CPU tensor ``t`` (float32: ``float *``, float64: ``double *``, int64:
+    ``int64_t *``; None: NULL), for the compiled functions.  The tensor must stay alive (and contiguous) while
+    the pointer is used."""
+    if t is None:
+        return ffi().NULL
+    ctype = _POINTERS.get(t.dtype)
+    if ctype is None:
+        if t.dtype not in _POINTER_TYPES:
+            raise TypeError('no C pointer type for %s tensors' % (t.dtype,))
+        ctype = _POINTERS[t.dtype] = ffi().typeof(_POINTER_TYPES[t.dtype])
+    return _FFI[0].cast(ctype, t.data_ptr())
+
+
+def _load(name, path, functions):
     with open(path, 'rb') as f:
         data = f.read()
     n = len(_CHECKSUM) + 32
     if len(data) < n or data[-n:] != _trailer(data[:-n]):
         raise OSError('%s is damaged (its checksum does not match)' % path)
-    lib = ctypes.CDLL(path)
-    fns = {}
-    for fname, (argtypes, restype) in functions.items():
-        fn = getattr(lib, fname)
-        fn.argtypes, fn.restype = argtypes, restype
-        fns[fname] = fn
+    lib = ffi().dlopen(path)
+    fns = {fname: getattr(lib, fname) for fname in functions}
+    _LIBS[name] = lib
     return fns
 
 
-def compile_c_library(name, source, functions, contract=False):
-    """Builds C ``source`` once with the system compiler (cached in :func:`cache_dir`) and loads it.
+def compile_c_library(name, functions, contract=False):
+    """Builds ``convis/csrc/<name>.c`` once with the system compiler (cached in :func:`cache_dir`) and opens it.
 
-    ``functions`` maps each function name to its ctypes ``(argtypes, restype)``.  The code is built for
+    ``functions`` names the functions to look up (each declared in :data:`HEADER`).  The code is built for
     this processor (``-march=native``, falling back to the generic target) with strict IEEE arithmetic;
     ``contract=True`` allows fused multiply-adds (for loops that need not match a torch twin bit for bit).
-    Returns a dict ``name -> ctypes function``, or None when compiling is impossible or ``CONVIS_NO_COMPILE``
-    is set: every compiled loop of convis has a torch twin that computes the same.
+    Returns a dict ``name -> cffi function`` (arguments checked against the header: a wrong count or type
+    raises TypeError; pass tensors as :func:`pointer`), or None when compiling is impossible (no compiler,
+    no cffi) or ``CONVIS_NO_COMPILE`` is set: every compiled loop of convis has a torch twin that computes
+    the same.
 
     A cached library owned by another user or writable by group or others is refused (warning) and
     rebuilt; one that does not load (corrupt, truncated) is rebuilt once, and if that fails too a warning
@@ -197,7 +263,9 @@ def compile_c_library(name, source, functions, contract=False):
         return None
     with _LOCK:
         try:
-            path = library_path(name, source, contract)
+            ffi()
+            sources = _sources(name)
+            path = library_path(name, contract, sources)
             try:
                 why = _untrusted(os.lstat(path), 'file')
             except FileNotFoundError:
@@ -205,17 +273,17 @@ def compile_c_library(name, source, functions, contract=False):
             if why != 'missing' and why is not None:
                 _warn_once('convis: the cached library %s is %s; refusing it and building it anew' % (path, why))
             if why is not None:
-                _build(name, source, path, contract)
-        except (OSError, subprocess.SubprocessError) as e:  # no compiler, no write access...: the torch twin
+                _build(name, sources, path, contract)
+        except (ImportError, OSError, subprocess.SubprocessError) as e:  # no compiler, no write access...
             _LOG.info('compiled %s unavailable (%s); using torch operations', name, e)
             return None
         try:
-            fns = _load(path, functions)
+            fns = _load(name, path, functions)
         except (OSError, AttributeError) as first:
             _LOG.warning('compiled %s at %s does not load (%s); building it anew', name, path, first)
             try:
-                _build(name, source, path, contract)
-                fns = _load(path, functions)
+                _build(name, sources, path, contract)
+                fns = _load(name, path, functions)
             except (OSError, AttributeError, subprocess.SubprocessError) as e:
                 _warn_once('convis: the compiled library %s cannot be loaded even after rebuilding it (%s); '
                            'using the (slower) torch operations' % (path, e))
@@ -270,33 +338,12 @@ def matrix_diagonals(a, tolerance, width=None):
     return (diag[0] if single else diag), k
 
 
-_RECURSION_FUNCTION = r"""
-/* y[p, s, q] = e y[p, s-1, q] + g x[p, s, q] with y[p, -1, q] = y0[p, q]; x, y: [P, T, Q], y0: [P, Q]. */
-void convis_recursion_@NAME@(int64_t P, int64_t T, int64_t Q, const @REAL@ *x, @REAL@ *y, const @REAL@ *y0,
-                             double e_d, double g_d) {
-    const @REAL@ e = (@REAL@)e_d, g = (@REAL@)g_d;
-    for (int64_t p = 0; p < P; p++) {
-        const @REAL@ *prev = y0 + p * Q;
-        for (int64_t s = 0; s < T; s++) {
-            const @REAL@ *xs = x + (p * T + s) * Q;
-            @REAL@ *ys = y + (p * T + s) * Q;
-            for (int64_t q = 0; q < Q; q++) ys[q] = e * prev[q] + g * xs[q];
-            prev = ys;
-        }
-    }
-}
-"""
-_RECURSION_SOURCE = '#include <stdint.h>\n' + ''.join(_RECURSION_FUNCTION.replace('@NAME@', n).replace('@REAL@', r)
-                                                    for n, r in (('f64', 'double'), ('f32', 'float')))
 _RECURSION = []
 
 
 def _recursion_functions():
     if not _RECURSION:
-        i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
-        sig = ([i64, i64, i64, p, p, p, dbl, dbl], None)
-        fns = compile_c_library('recursion', _RECURSION_SOURCE,
-                                {'convis_recursion_f64': sig, 'convis_recursion_f32': sig}, contract=True)
+        fns = compile_c_library('recursion', ['convis_recursion_f64', 'convis_recursion_f32'], contract=True)
         _RECURSION.append(None if fns is None else {torch.float64: fns['convis_recursion_f64'],
                                                     torch.float32: fns['convis_recursion_f32']})
     return _RECURSION[0]
@@ -314,8 +361,7 @@ def recursion_loop(x, e, y_prev, gain):
     x = x.detach().contiguous()
     y0 = y_prev.detach().to(x.dtype).contiguous()
     y = torch.empty_like(x)
-    fns[x.dtype](x.shape[0], x.shape[1], x.shape[2], x.data_ptr(), y.data_ptr(), y0.data_ptr(),
-                              _number(e), _number(gain))
+    fns[x.dtype](x.shape[0], x.shape[1], x.shape[2], pointer(x), pointer(y), pointer(y0), _number(e), _number(gain))
     return y
 
 

@@ -17,15 +17,14 @@ in [0, 1) from the next bits, the sign from the lowest bit; with 32-bit ``u1`` (
 polynomials, computed in the precision of the result.  The compiled loop (CPU) and the torch version
 (any device, or without a C compiler) perform the same operations and agree to the last bit in float32;
 in float64 they can differ by one unit in the last place (in about 1% of the numbers on CPUs where
-torch's square root is not correctly rounded).
+torch's square root is not correctly rounded).  The compiled loop is ``convis/csrc/normals.c``; its
+polynomial coefficients are those of :data:`_SERIES`, written out (rounded to float for float32).
 """
-import ctypes
 import math
 
-import numpy as np
 import torch
 
-from .native import compile_c_library
+from .native import compile_c_library, pointer
 
 __all__ = ['counter_normals', 'seed_key']
 
@@ -59,91 +58,12 @@ def _signed(v):
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
-def _c_float(v, single):
-    """A C literal of ``v`` (rounded to single precision first for ``single``: the literal is then exact)."""
-    if single:
-        return repr(float(np.float32(v))) + 'f'
-    return repr(float(v))
-
-
-def _c_poly(coeffs, var, single):
-    """Horner form of ``sum c_n var^n`` (n from 0) as C source."""
-    expr = _c_float(coeffs[-1], single)
-    for c in reversed(coeffs[:-1]):
-        expr = '(%s * %s + %s)' % (expr, var, _c_float(c, single))
-    return expr
-
-
-_C_HEAD = r"""
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-static inline uint64_t mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0x%(m1)xULL;
-    z = (z ^ (z >> 27)) * 0x%(m2)xULL;
-    return z ^ (z >> 31);
-}
-""" % {'m1': _M1, 'm2': _M2}
-
-# out[s, i] = (REAL)(scale * z) for steps k0..k0+T-1 of stream j and indices 0..M-1
-_C_NORMALS = r"""
-void convis_normals_%(name)s(int64_t T, int64_t M, uint64_t base, int64_t k0, int64_t j, double scale_d,
-                             %(real)s *out) {
-    const %(real)s scale = (%(real)s)scale_d;
-    for (int64_t s = 0; s < T; s++) {
-        const uint64_t row = mix(base + (uint64_t)(4 * (k0 + s) + j) * 0x%(g1)xULL);
-        %(real)s *o = out + s * M;
-        for (int64_t i = 0; i < M; i++) {
-            const uint64_t h = mix(row + (uint64_t)(i + 1) * 0x%(g2)xULL);
-            const %(real)s u1 = (%(real)s)((h >> %(u1_shift)d) + 1) * %(u1_scale)s;
-            const %(real)s f = (%(real)s)((h >> 1) & %(f_mask)s) * %(f_scale)s;
-            const %(real)s sign = %(one)s - %(two)s * (%(real)s)(h & 1ULL);
-            %(bits)s bits; memcpy(&bits, &u1, sizeof bits);
-            %(real)s e = (%(real)s)((%(ebits)s)((bits >> %(e_shift)d) & %(e_mask)s) - %(e_bias)d), m;
-            bits = (bits & %(keep)s) | %(half_exp)s; memcpy(&m, &bits, sizeof bits);
-            const int small = m < %(sqrt_half)s;
-            m = small ? m * %(two)s : m;
-            e = small ? e - %(one)s : e;
-            const %(real)s t = (m - %(one)s) / (m + %(one)s), t2 = t * t;
-            const %(real)s lg = e * %(ln2)s + (%(two)s * t + %(two)s * t * t2 * %(log_poly)s);
-            const %(real)s x = f * %(half_pi)s, x2 = x * x;
-            const %(real)s c = x2 * %(cos_poly)s + %(one)s;
-            o[i] = scale * (sign * (%(sqrt)s(-%(two)s * lg) * c));
-        }
-    }
-}
-"""
-_C_TYPES = {
-    torch.float64: {'name': 'f64', 'real': 'double', 'u1_shift': 32, 'u1_scale': '0x1p-32', 'f_mask': '0x7fffffffULL',
-                    'f_scale': '0x1p-31', 'one': '1.0', 'two': '2.0', 'bits': 'uint64_t', 'ebits': 'int64_t',
-                    'e_shift': 52, 'e_mask': '0x7ffULL', 'e_bias': 1022, 'keep': '0x800fffffffffffffULL',
-                    'half_exp': '0x3fe0000000000000ULL', 'sqrt': 'sqrt'},
-    torch.float32: {'name': 'f32', 'real': 'float', 'u1_shift': 40, 'u1_scale': '0x1p-24f', 'f_mask': '0xffffffULL',
-                    'f_scale': '0x1p-24f', 'one': '1.0f', 'two': '2.0f', 'bits': 'uint32_t', 'ebits': 'int32_t',
-                    'e_shift': 23, 'e_mask': '0xffu', 'e_bias': 126, 'keep': '0x807fffffu', 'half_exp': '0x3f000000u',
-                    'sqrt': 'sqrtf'}}
-
-
-def _source():
-    parts = [_C_HEAD]
-    for dtype, types in _C_TYPES.items():
-        single = dtype == torch.float32
-        log_series, cos_series = _SERIES[dtype]
-        parts.append(_C_NORMALS % dict(types, g1=_G1, g2=_G2, sqrt_half=_c_float(_SQRT_HALF, single),
-                                       ln2=_c_float(_LN2, single), half_pi=_c_float(_HALF_PI, single),
-                                       log_poly=_c_poly(log_series, 't2', single),
-                                       cos_poly=_c_poly(cos_series, 'x2', single)))
-    return ''.join(parts)
-
-
 _NATIVE = []
 
 
 def _native():
     if not _NATIVE:
-        i64, u64, dbl, p = ctypes.c_int64, ctypes.c_uint64, ctypes.c_double, ctypes.c_void_p
-        sig = ([i64, i64, u64, i64, i64, dbl, p], None)
-        fns = compile_c_library('normals', _source(), {'convis_normals_f64': sig, 'convis_normals_f32': sig})
+        fns = compile_c_library('normals', ['convis_normals_f64', 'convis_normals_f32'])
         _NATIVE.append(None if fns is None else {torch.float64: fns['convis_normals_f64'],
                                                  torch.float32: fns['convis_normals_f32']})
     return _NATIVE[0]
@@ -230,5 +150,5 @@ def counter_normals(key, k0, n_t, m, stream=0, scale=1.0, dtype=torch.float32, d
             raise RuntimeError('the compiled generator is not available (no C compiler, or CONVIS_NO_COMPILE)')
         return _normals_torch(n_t, m, key, int(k0), stream, float(scale), dtype, device)
     out = torch.empty((n_t, m), dtype=dtype)
-    fns[dtype](n_t, m, key, int(k0), stream, float(scale), out.data_ptr())
+    fns[dtype](n_t, m, key, int(k0), stream, float(scale), pointer(out))
     return out

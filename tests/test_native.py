@@ -352,10 +352,7 @@ def test_the_whole_retina_without_compiled_loops_computes_the_same(compiled, mon
 
 
 # ---------------------------------------------------------------------------------------------- the cache
-_WRONG_RECURSION = ('#include <stdint.h>\n' + ''.join(
-    'void convis_recursion_%s(int64_t P, int64_t T, int64_t Q, const %s *x, %s *y, const %s *y0, double e, '
-    'double g) { for (int64_t i = 0; i < P * T * Q; i++) y[i] = 42; }\n' % (n, r, r, r)
-    for n, r in (('f64', 'double'), ('f32', 'float'))))
+_WRONG_RECURSION = os.path.join(os.path.dirname(__file__), 'data', 'wrong_recursion.c')
 """A library with the recursion's functions that computes something else (as a planted library would)."""
 
 
@@ -367,13 +364,14 @@ def cache(monkeypatch, tmp_path):
     monkeypatch.delenv('CONVIS_NO_COMPILE', raising=False)
     monkeypatch.setattr(native, '_RECURSION', [])
     monkeypatch.setattr(native, '_LOADED', {})
+    monkeypatch.setattr(native, '_LIBS', {})
     monkeypatch.setattr(native, '_PRIVATE', [])
     monkeypatch.setattr(native, '_WARNED', set())
     return folder
 
 
 def recursion_path():
-    return native.library_path('recursion', native._RECURSION_SOURCE, contract=True)
+    return native.library_path('recursion', contract=True)
 
 
 def assert_the_compiled_recursion_is_used(path):
@@ -390,13 +388,9 @@ def assert_the_compiled_recursion_is_used(path):
 
 
 def plant(path, source):
-    """Compiles ``source`` to ``path`` directly, with a valid checksum (what another program may have left
-    in the cache)."""
-    src = str(path) + '.c'
-    with open(src, 'w') as f:
-        f.write(source)
-    native._compile('cc', src, path, False, False)
-    os.remove(src)
+    """Compiles the C file ``source`` to ``path`` directly, with a valid checksum (what another program may
+    have left in the cache)."""
+    native._compile('cc', source, path, False, False)
     with open(path, 'r+b') as f:
         f.write(native._trailer(f.read()))
     os.chmod(path, 0o755)
@@ -408,7 +402,7 @@ def test_a_corrupt_cached_library_is_rebuilt_and_used(cache, damage, caplog):
     bus error) and built anew."""
     path = recursion_path()
     if damage in ('truncated', 'one byte changed'):
-        native._build('recursion', native._RECURSION_SOURCE, path, True)
+        native._build('recursion', native._sources('recursion'), path, True)
         with open(path, 'r+b') as f:
             if damage == 'truncated':
                 f.truncate(os.path.getsize(path) // 3)
@@ -434,7 +428,7 @@ def test_a_library_that_fails_after_rebuilding_warns_and_falls_back(cache, monke
     torch twin is used."""
     path = recursion_path()
 
-    def broken_build(name, source, target, contract):
+    def broken_build(name, sources, target, contract):
         with open(target, 'wb') as f:
             f.write(b'not a library')
         os.chmod(target, 0o755)
@@ -490,7 +484,7 @@ def test_libraries_are_built_private_whatever_the_umask(cache):
     old = os.umask(0)
     try:
         path = recursion_path()
-        native._build('recursion', native._RECURSION_SOURCE, path, True)
+        native._build('recursion', native._sources('recursion'), path, True)
     finally:
         os.umask(old)
     assert os.stat(cache).st_mode & 0o077 == 0 and os.stat(path).st_mode & 0o022 == 0

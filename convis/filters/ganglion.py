@@ -9,10 +9,9 @@ import math
 import numpy as np
 import torch
 
-from ..native import compile_c_library
 from ..noise import counter_normals, seed_key
 from .cell_arrays import cell_positions, check_cell_array
-from .ganglion_lif import C_SOURCE, spike_times as _spike_times
+from .ganglion_lif import compiled_lif as _compiled_lif, spike_times as _spike_times
 from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
 from .retina_loops import ganglion_input_loop
 from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply
@@ -142,19 +141,8 @@ def _native_lif():
     Set the environment variable ``CONVIS_NO_COMPILE=1`` to always use the torch loop.
     """
     if not _NATIVE:
-        _NATIVE.append(_build_native())
+        _NATIVE.append(_compiled_lif())
     return _NATIVE[0]
-
-
-def _build_native():
-    import ctypes
-    i64, dbl, p = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
-    sig = ([i64, i64, p, p, p, p, p, dbl, dbl, p, p, p, i64], i64)
-    fns = compile_c_library('lif', C_SOURCE, {'convis_lif2_f64': sig, 'convis_lif2_f32': sig})
-    if fns is None:
-        return None
-    return {torch.float64: fns['convis_lif2_f64'], torch.float32: fns['convis_lif2_f32']}
-
 
 
 class GanglionSpiking(_Stage):

@@ -1,7 +1,7 @@
 """The exact, event-driven step of VirtualRetina's leaky integrate-and-fire ganglion cells, over a chunk.
 
 :class:`~convis.filters.ganglion.GanglionSpiking` prepares ``Vinf = I/g_L`` (plus noise) for every step
-and cell and runs one of three equivalent loops: a small C function (:data:`C_SOURCE`, compiled once),
+and cell and runs one of three equivalent loops: a small C function (``convis/csrc/lif.c``, compiled once),
 the same in torch operations on the cells that fire (:func:`lif_exact`), or on all cells with a fixed
 number of spikes per step and no host synchronisation (:func:`lif_masked`, used on GPUs).
 """
@@ -9,7 +9,9 @@ import math
 
 import torch
 
-__all__ = ['C_SOURCE', 'MAX_REPEATS', 'lif_torch', 'lif_native', 'spike_times']
+from ..native import compile_c_library, pointer
+
+__all__ = ['MAX_REPEATS', 'compiled_lif', 'lif_torch', 'lif_native', 'spike_times']
 
 
 # ------------------------------------------------------------------------------------------ the LIF step
@@ -168,95 +170,16 @@ def join_log(log, device):
     return tuple(torch.cat(c) for c in zip(*log))
 
 
-C_SOURCE = r"""
-#include <stdint.h>
-/* The LIF step of convis.filters.ganglion over T steps for M cells, the same operations in the same
-   order as the torch loops, in double precision (inputs in float or double).  rf holds
-   exp(g_L * remaining refractory time); e_refr (or the constant e_mu) exp(g_L * refractory period).
-   Without a log (log_cap = 0) each step is a branch-free pass (vectorised by the compiler) up to the
-   first spike, with the cells firing again marked (count -1, P in v) for a second, scalar pass.
-   Returns the number of spikes and logs (step, cell, P Q) up to log_cap entries. */
-#define CONVIS_LIF(NAME, REAL)                                                                              \
-static void NAME##_again(double vi, double e1, double *v, double *rf, REAL *cnt) {                          \
-    double p = *v, q = vi / (vi - 1.0), n = 1.0, ve;                                                        \
-    for (;;) {                                                                                              \
-        p = (p * q) * e1;                                                                                   \
-        n += 1.0;                                                                                           \
-        if (p >= 1.0) { ve = 0.0; *rf = p; break; }                                                         \
-        ve = vi * (1.0 - p);                                                                                \
-        *rf = 1.0;                                                                                          \
-        if (!(ve >= 1.0)) break;                                                                            \
-    }                                                                                                       \
-    *v = ve; *cnt = (REAL)n;                                                                                \
-}                                                                                                           \
-static inline __attribute__((always_inline)) int64_t NAME##_first(                                          \
-        int64_t M, const REAL *restrict vi_s, const double *restrict er, double *restrict v,                \
-        double *restrict rf, REAL *restrict cnt, double decay, double e_mu, const int small) {              \
-    int64_t again = 0;                                                                                      \
-    for (int64_t i = 0; i < M; i++) {                                                                       \
-        double vi = vi_s[i], v0 = v[i], w = rf[i] * decay;                                                  \
-        double r0 = w >= 1.0 ? w : 1.0;                                                                     \
-        w = w >= 1.0 ? 1.0 : w;                                                                             \
-        double ve = v0 - (v0 - vi) * (1.0 - w);                                                             \
-        if (small && w < 0.5) ve = vi + w * (v0 - vi);                                                      \
-        double p = (w * ((vi - v0) / (vi - 1.0))) * (er ? er[i] : e_mu);                                    \
-        double vf = vi * (1.0 - p);                                                                         \
-        int64_t fire = ve >= 1.0, past = p >= 1.0, more = fire & !past & (vf >= 1.0);                       \
-        v[i] = fire ? (more ? p : (past ? 0.0 : vf)) : ve;                                                  \
-        rf[i] = fire ? (past ? p : 1.0) : r0;                                                               \
-        cnt[i] = (REAL)(fire - 2 * more);                                                                   \
-        again += more;                                                                                      \
-    }                                                                                                       \
-    return again;                                                                                           \
-}                                                                                                           \
-int64_t NAME(int64_t T, int64_t M, const REAL *restrict vinf, const double *restrict e_refr,                \
-             double *restrict v, double *restrict rf, REAL *restrict counts, double decay, double e_mu,     \
-             int64_t *log_step, int64_t *log_cell, double *log_pq, int64_t log_cap) {                       \
-    int64_t nlog = 0;                                                                                       \
-    for (int64_t s = 0; s < T; s++) {                                                                       \
-        const REAL *restrict vi_s = vinf + s * M;                                                           \
-        const double *restrict er = e_refr ? e_refr + s * 2 * M : 0;                                        \
-        REAL *restrict cnt = counts + s * M;                                                                \
-        if (log_cap == 0) {                                                                                 \
-            int64_t again = decay < 0.5 ? (er ? NAME##_first(M, vi_s, er, v, rf, cnt, decay, 0.0, 1)        \
-                                              : NAME##_first(M, vi_s, 0, v, rf, cnt, decay, e_mu, 1))       \
-                                        : (er ? NAME##_first(M, vi_s, er, v, rf, cnt, decay, 0.0, 0)        \
-                                              : NAME##_first(M, vi_s, 0, v, rf, cnt, decay, e_mu, 0));      \
-            for (int64_t i = 0; again && i < M; i++)                                                        \
-                if (cnt[i] < 0) {                                                                           \
-                    NAME##_again(vi_s[i], er ? er[M + i] : e_mu, v + i, rf + i, cnt + i);                   \
-                    again--;                                                                                \
-                }                                                                                           \
-            continue;                                                                                       \
-        }                                                                                                   \
-        for (int64_t i = 0; i < M; i++) {                                                                   \
-            double vi = vi_s[i], v0 = v[i], w = rf[i] * decay, ve;                                          \
-            if (w >= 1.0) { rf[i] = w; w = 1.0; } else rf[i] = 1.0;                                         \
-            ve = w < 0.5 ? vi + w * (v0 - vi) : v0 - (v0 - vi) * (1.0 - w);                                 \
-            if (ve >= 1.0) {                                                                                \
-                double q = (vi - v0) / (vi - 1.0), p = w, n = 0.0;                                          \
-                for (;;) {                                                                                  \
-                    double pq = p * q;                                                                      \
-                    if (nlog < log_cap) { log_step[nlog] = s; log_cell[nlog] = i; log_pq[nlog] = pq; }      \
-                    nlog++;                                                                                 \
-                    p = pq * (er ? er[(n < 1.0 ? 0 : M) + i] : e_mu);                                       \
-                    n += 1.0;                                                                               \
-                    if (p >= 1.0) { ve = 0.0; rf[i] = p; break; }                                           \
-                    ve = vi * (1.0 - p);                                                                    \
-                    rf[i] = 1.0;                                                                            \
-                    if (!(ve >= 1.0)) break;                                                                \
-                    q = vi / (vi - 1.0);                                                                    \
-                }                                                                                           \
-                cnt[i] = (REAL)n;                                                                           \
-            }                                                                                               \
-            v[i] = ve;                                                                                      \
-        }                                                                                                   \
-    }                                                                                                       \
-    return nlog;                                                                                            \
-}
-CONVIS_LIF(convis_lif2_f64, double)
-CONVIS_LIF(convis_lif2_f32, float)
-"""
+def compiled_lif():
+    """The compiled loop (``convis/csrc/lif.c``, built once into the cache of :mod:`convis.native`):
+    ``{torch.float64: function, torch.float32: function}``, or None without a compiler or with
+    ``CONVIS_NO_COMPILE`` set."""
+    fns = compile_c_library('lif', ['convis_lif2_f64', 'convis_lif2_f32'])
+    if fns is None:
+        return None
+    return {torch.float64: fns['convis_lif2_f64'], torch.float32: fns['convis_lif2_f32']}
+
+
 def lif_native(fns, vinf, e_refr, v, rf, decay, e_mu, record):
     """Runs the compiled loop on [T, M] inputs; returns the same as :func:`lif_torch`."""
     n_t, m = vinf.shape
@@ -269,8 +192,8 @@ def lif_native(fns, vinf, e_refr, v, rf, decay, e_mu, record):
 
     def call(vv, rr, cap):
         buf = [torch.zeros(max(cap, 1), dtype=t) for t in (torch.int64, torch.int64, torch.float64)]
-        n = fns[dtype](n_t, m, vinf.data_ptr(), None if er is None else er.data_ptr(), vv.data_ptr(),
-                       rr.data_ptr(), counts.data_ptr(), decay, e_mu, *(b.data_ptr() for b in buf), cap)
+        n = fns[dtype](n_t, m, pointer(vinf), pointer(er), pointer(vv), pointer(rr), pointer(counts), decay, e_mu,
+                       *(pointer(b) for b in buf), cap)
         return n, buf
     if not record:
         call(v64, r64, 0)

@@ -1,0 +1,85 @@
+/* The retina's loops through time (convis.filters.retina_loops), in float and double: heat_body.h is included
+   once per precision with REAL the element type, EXP its exponential and NAME(f) the name f with the
+   precision's suffix (f_f64, f_f32). */
+#include <math.h>
+#include <stdint.h>
+#include "convis_loops.h"
+/* Leaky heat loop: for every step s and image b,
+     t  = y[s-1] + ratio * u[s]                                  (ratio = (1-e)/e)
+     t2 = R t         (R = e A_rows, by groups of ROWS rows: RG[g, k, r] = R[ROWS g + r, k], zero outside the
+                       band; group g only uses columns k in [glo[g], ghi[g]))
+     y[s][i, j] = sum_{|d| <= K} D[d + K, j] t2[i, j + d]        (= t2 A_cols^T by diagonals)
+   u, out: [BC, T, H, W] (a contiguous [B, C, T, H, W]); y0: [BC, H, W]; RG: [HP / ROWS, H, ROWS];
+   D: [2K+1, WP] (zero for j >= W).
+   Scratch, zero-filled by the caller: t [H, WP] and t2 [HP, WP + 2K] (row data at column K), with WP = W
+   rounded up to LANES and HP = H rounded up to ROWS.  Products run on blocks of LANES columns of ROWS rows,
+   accumulated in registers (ROWS independent chains). */
+#define LANES 16
+#define ROWS 4
+/* The blur operator convis_blur (convis_loops.h).  mode 0: separable (RG, glo, ghi, D, K as above; scratch
+   t [H, WP], t2 [HP, WP + 2K]).
+   mode 1: one matrix per line (VirtualRetina's log-polar scheme), first along x (row i by its own matrix, by
+   diagonals DX [H, 2KX+1, WP]: x-pass[i, j] = sum_d DX[i, d + KX, j] t[i, j + d]), then along y (column j by
+   its own matrix, stored per output row: EY [H, 2KY+1, WP], y[i, j] = sum_d EY[i, d + KY, j] x-pass[i + d, j]);
+   row i only uses diagonals [xlo[i], xhi[i]) of DX and [ylo[i], yhi[i]) of EY (indices into the 2K+1);
+   scratch t [H, WP + 2KX] (row data at column KX) and t2 [H + 2KY, WP] (data from row KY).  Scratch is
+   zero-filled by the caller and belongs to one operator.
+   mode 2: separable, as VirtualRetina's recursive Deriche filter itself (for wide blurs, where it takes fewer
+   operations than the band of the matrix): along y with the coefficients cr (c0, c1, c2, c3, b1, b2, and the
+   steady-state gains (c0 + c1)/(1 - b1 - b2), (c2 + c3)/(1 - b1 - b2)) when use_rows, then along x with cc when
+   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4, t5 of H*W doubles. */
+
+/* The Deriche recursion along axis 0 of x [N, L] (both directions, edge rule of convis.filters.spatial), in
+   double precision whatever the maps' precision: y = causal + anticausal, anti [N, L] scratch; vectorised
+   over L. */
+static void deriche_axis0(int64_t N, int64_t L, const double *restrict x, double *restrict y,
+                                 double *restrict anti, const double *cf) {
+    const double c0 = cf[0], c1 = cf[1], c2 = cf[2], c3 = cf[3], b1 = cf[4], b2 = cf[5], sc = cf[6], sa = cf[7];
+    const double *first = x, *last = x + (N - 1) * L;
+    for (int64_t i = 0; i < N; i++) {
+        const double *xi = x + i * L, *xm = x + (i > 0 ? i - 1 : 0) * L;
+        const double *y1 = i >= 1 ? y + (i - 1) * L : 0, *y2 = i >= 2 ? y + (i - 2) * L : 0;
+        double *yi = y + i * L;
+        if (i >= 2)
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * y2[l];
+        else if (i == 1)
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * (sc * first[l]);
+        else
+            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + (b1 + b2) * (sc * first[l]);
+    }
+    for (int64_t i = N - 1; i >= 0; i--) {
+        const double *x1 = x + (i + 1 < N ? i + 1 : N - 1) * L, *x2 = x + (i + 2 < N ? i + 2 : N - 1) * L;
+        const double *a1 = i + 1 < N ? anti + (i + 1) * L : 0, *a2 = i + 2 < N ? anti + (i + 2) * L : 0;
+        double *ai = anti + i * L;
+        if (i + 2 < N)
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * a2[l];
+        else if (i + 1 < N)
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * (sa * last[l]);
+        else
+            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + (b1 + b2) * (sa * last[l]);
+    }
+    for (int64_t p = 0; p < N * L; p++) y[p] += anti[p];
+}
+
+static void transpose(int64_t N, int64_t L, const double *restrict x, double *restrict y) {
+    for (int64_t i0 = 0; i0 < N; i0 += 16)
+        for (int64_t l0 = 0; l0 < L; l0 += 16)
+            for (int64_t i = i0; i < N && i < i0 + 16; i++)
+                for (int64_t l = l0; l < L && l < l0 + 16; l++) y[l * N + i] = x[i * L + l];
+}
+
+#define REAL double
+#define EXP exp
+#define NAME(f) f##_f64
+#include "heat_body.h"
+#undef REAL
+#undef EXP
+#undef NAME
+
+#define REAL float
+#define EXP expf
+#define NAME(f) f##_f32
+#include "heat_body.h"
+#undef REAL
+#undef EXP
+#undef NAME
