@@ -107,7 +107,9 @@ def main():
     n = len(convis.scale.parameter_sets(retina, parameters)[2])
     convis.scale.run_one(retina, stim[:50], {}, dt=args.dt)  # compile and warm the loops once
 
-    seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu, equal = [], [], [], [], [], [], True
+    seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu, tiny_s, equal = [], [], [], [], [], [], [], True
+    tiny = grid(16)
+    n_tiny = len(convis.scale.parameter_sets(retina, tiny)[2])
     start = time.perf_counter()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             Client(cl) as client:
@@ -128,14 +130,12 @@ def main():
                     worker_cpu.append(workers)
                     client_cpu.append(here)
             equal = equal and same(ds, seq)
-        tiny = grid(16)
-        t0 = time.perf_counter()
-        convis.sweep(retina, stim[:1, :8, :8], tiny, reduce=rates, dt=args.dt, client=client, progress=False)
-        t_tiny = time.perf_counter() - t0
-        n_tiny = len(convis.scale.parameter_sets(retina, tiny)[2])
+            t0 = time.perf_counter()
+            convis.sweep(retina, stim[:1, :8, :8], tiny, reduce=rates, dt=args.dt, client=client, progress=False)
+            tiny_s.append(time.perf_counter() - t0)
 
-    t_seq, t_par, busy, c_seq, c_workers, c_client = (float(np.median(v)) for v in (
-        seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu))
+    t_seq, t_par, busy, c_seq, c_workers, c_client, t_tiny = (float(np.median(v)) for v in (
+        seq_s, par_s, busy_s, seq_cpu, worker_cpu, client_cpu, tiny_s))
     overhead = args.workers * t_tiny / n_tiny
     print('%d parameter sets of the default retina on %dx%dx%d frames (dt=%d), %d cores, tasks on %s, %d repeats'
           % (n, args.size, args.size, args.frames, args.dt, cores(), device or 'the GPU if any', args.repeats))
@@ -151,7 +151,7 @@ def main():
           % (c_workers / n, c_client / n, c_seq / n))
     print('  overhead per task %.0f ms: (wall x workers - compute) / tasks'
           % (1000 * (t_par * args.workers - busy) / n))
-    print('  one-frame tasks (%d): %.1f ms of a worker each' % (n_tiny, 1000 * overhead))
+    print('  one-frame tasks (%d): %.1f ms of a worker each (median)' % (n_tiny, 1000 * overhead))
     print('  results identical to the sequential loop: %s' % equal)
     return {'sets': n, 'sequential_s': t_seq, 'cluster_s': t_par, 'cluster_start_s': t_start,
             'ratio': t_seq / t_par, 'ratios': [a / b for a, b in zip(seq_s, par_s)],
