@@ -222,8 +222,8 @@ def sweep(model, stimulus, parameters, outputs=None, reduce=None, dt=500, client
     Parameters
     ----------
     model : convis.Layer
-        the model (a copy is built on the worker for every set; this one is never changed, and every
-        run starts from its current state)
+        the model (sent once; each worker process unpickles it once and runs a deep copy of it for every
+        set: this one is never changed, and every run starts from its current state)
     stimulus : array or tensor
         the input, ``[time, x, y]`` or any shape the model's ``run`` takes (frames of 1/steps_per_second s)
     parameters : dict or list
@@ -241,7 +241,8 @@ def sweep(model, stimulus, parameters, outputs=None, reduce=None, dt=500, client
         chunk length in frames
     client : distributed.Client or None
         None starts a ``distributed.LocalCluster`` with one worker process per core (torch with one
-        thread each) for this call; a client of any cluster is used as it is
+        thread each) for this call; a client of any cluster is used as it is.  Worker processes keep
+        freed memory for reuse from their first convis task on (see :mod:`convis.scale.cluster`)
     store : str or None
         a zarr store (folder): results are written as each task finishes; a sweep restarted with the
         same store computes only what is missing (a store of another sweep raises a ``ValueError``)
