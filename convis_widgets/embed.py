@@ -35,7 +35,7 @@ from base64 import b64encode
 
 import numpy as np
 
-__all__ = ['colormap_lut', 'Panel', 'panels_of', 'animation_html', 'embed', 'save_movie', 'SHEET_PIXELS',
+__all__ = ['colormap_lut', 'Panel', 'panels_of', 'animation_html', 'html_page', 'embed', 'save_movie', 'SHEET_PIXELS',
            'MOVIE_FORMATS']
 
 # The colour maps of the browser (labextension/src/colormaps.ts): 17 evenly spaced control colours each,
@@ -332,6 +332,16 @@ def animation_html(panels, poster=None, max_size=256, max_frames=1000, zoom=None
     size = len(out.encode('utf-8')) - len(placeholder)
     size += len(_size_text(size + 8))
     return out.replace(placeholder, _size_text(size), 1)
+
+
+def html_page(fragment, title=''):
+    """``fragment`` (from :func:`animation_html`) as a whole HTML document: UTF-8 declared, ``title`` as its title.
+
+    A file saved from the fragment alone leaves its encoding to the browser's guess (a unit such as µm may
+    read as mojibake) and has no title; this is what the Export button of a view downloads.
+    """
+    return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>%s</title></head>\n<body>%s</body></html>\n'
+            % (html.escape(title or 'convis export'), fragment))
 
 
 def embed(panels, **kwargs):

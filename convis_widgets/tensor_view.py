@@ -30,7 +30,7 @@ import convis
 
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from ._sender import BatchSender
-from .embed import animation_html, embed, panels_of, save_movie
+from .embed import animation_html, embed, html_page, panels_of, save_movie
 from .frames import color_range, encode_batch, frame_checksum, quantise
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS']
@@ -475,9 +475,9 @@ class TensorView(DOMWidget):
         return animation_html(panels_of(self), **kwargs)
 
     def _send_export(self):
-        """Answers the Export button: :meth:`to_html` as one buffer, which the browser saves as a download."""
+        """Answers the Export button: :meth:`to_html` as an HTML page in one buffer, which the browser downloads."""
         try:
-            text = self.to_html().encode('utf-8')
+            text = html_page(self.to_html(), self.title).encode('utf-8')
         except ValueError as e:
             logger.warning('TensorView export failed: %s', e)
             return
