@@ -35,7 +35,7 @@ from base64 import b64encode
 
 import numpy as np
 
-__all__ = ['colormap_lut', 'Panel', 'panels_of', 'animation_html', 'html_page', 'embed', 'save_movie', 'SHEET_PIXELS',
+__all__ = ['colormap_lut', 'Panel', 'panels_of', 'animation_html', 'poster_html', 'html_page', 'embed', 'save_movie', 'SHEET_PIXELS',
            'MOVIE_FORMATS']
 
 # The colour maps of the browser (labextension/src/colormaps.ts): 17 evenly spaced control colours each,
@@ -332,6 +332,32 @@ def animation_html(panels, poster=None, max_size=256, max_frames=1000, zoom=None
     size = len(out.encode('utf-8')) - len(placeholder)
     size += len(_size_text(size + 8))
     return out.replace(placeholder, _size_text(size), 1)
+
+
+def poster_html(panel, max_size=256):
+    """A still picture of a :class:`Panel` in plain HTML: its title, the frame with most contrast, colour bar, size.
+
+    A live view offers this beside its widget (``TensorView._repr_mimebundle_``): JupyterLab, Notebook 7 and
+    Voila draw the widget, while ``jupyter nbconvert --to html`` of a notebook saved without widget state (and
+    any page without the widget's JavaScript) shows this picture where the view was.  No script, no URL;
+    frames larger than ``max_size`` pixels are averaged down.
+    """
+    factor = max(1, math.ceil(max(panel.frames.shape[1:]) / float(max_size)))
+    k = _most_contrast(panel.frames)
+    frame = _downscale(panel.frames[k:k + 1], factor)[0]
+    lut = colormap_lut(panel.colormap)
+    zoom = max(1.0, round(256.0 / frame.shape[1]))
+    w, h = int(round(frame.shape[1] * zoom)), int(round(frame.shape[0] * zoom))
+    t, x, y = panel.frames.shape
+    title = html.escape(panel.title)
+    caption = ('%s frame %d of %d, %dx%d px: a still of a live view (view.embed() makes a player that '
+               'survives export)' % (panel.title or 'TensorView', k, t, x, y))
+    return ('<div class="convis-embed convis-static">%s<figure class="convis-embed-panel" style="width:%dpx">%s'
+            '<img class="convis-embed-poster" src="%s" width="%d" height="%d" alt="%s">%s</figure>'
+            '<div class="convis-embed-caption">%s</div></div>'
+            % (_STYLE, w, '<div class="convis-embed-title">%s</div>' % title if title else '',
+               _data_uri(_png(frame, lut)), w, h, html.escape('%s frame %d' % (panel.title, k)).strip(),
+               _colour_bar(panel, lut, w), html.escape(caption)))
 
 
 def html_page(fragment, title=''):

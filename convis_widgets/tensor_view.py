@@ -30,7 +30,7 @@ import convis
 
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from ._sender import BatchSender
-from .embed import animation_html, embed, html_page, panels_of, save_movie
+from .embed import animation_html, embed, html_page, panels_of, poster_html, save_movie
 from .frames import color_range, encode_batch, frame_checksum, quantise
 
 __all__ = ['TensorView', 'sync_views', 'COLORMAPS']
@@ -466,6 +466,17 @@ class TensorView(DOMWidget):
             self._queue_all()
 
     # ----------------------------------------------------------------- kernel-free exports (embed.py)
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget, and beside it a still (:func:`~.embed.poster_html`) for pages that cannot draw widgets.
+
+        JupyterLab and Voila draw the widget; ``nbconvert --to html`` of a notebook saved without widget state
+        shows the still where the view was (without it: nothing but a ``text/plain`` repr).
+        """
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None and self.n_frames > 0:
+            data['text/html'] = poster_html(panels_of(self)[0])
+        return data
+
     def to_html(self, **kwargs):
         """A self-contained HTML player of the shown batch and channel (a str; see :func:`~.embed.animation_html`).
 

@@ -268,3 +268,18 @@ def test_the_export_button_gets_the_html_player_as_a_download():
     empty.send = lambda content, buffers=None: sent.append((content, buffers))
     empty._handle_frontend_msg(empty, {'type': 'export'}, [])        # nothing to export: a warning, no message
     assert len(sent) == 1
+
+
+def test_a_live_view_offers_a_still_beside_the_widget_for_pages_without_widgets():
+    view = grating_view()
+    data = view._repr_mimebundle_()
+    assert sorted(data) == ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain']
+    text = data['text/html']
+    assert '<script' not in text and not re.search(r'(src|href)="(https?:)?//', text)
+    (uri,) = re.findall(r'class="convis-embed-poster" src="data:image/png;base64,([^"]+)"', text)
+    still = Image.open(io.BytesIO(base64.b64decode(uri)))
+    frames = view.frames()
+    k = int(np.argmax(frames.reshape(len(frames), -1).astype(float).std(axis=1)))
+    np.testing.assert_array_equal(np.asarray(still), frames[k])          # palette levels = the view's levels
+    assert 'frame %d of %d' % (k, len(frames)) in text
+    assert sorted(TensorView()._repr_mimebundle_()) == ['application/vnd.jupyter.widget-view+json', 'text/plain']

@@ -4,9 +4,15 @@ A notebook with one TensorView is run in JupyterLab; the player options (behind 
 hold an Export button that asks the kernel for :meth:`TensorView.to_html` and saves the answer as
 ``<title>.html``.  The download is captured and opened from a ``file://`` URL with the network off: it starts
 on the view's frame with the most contrast, and its player shows exactly the view's colours frame by frame.
+
+The same notebook saved from JupyterLab (live view, no widget state) and exported with ``jupyter nbconvert --to
+html`` shows the view's still picture (its ``text/html`` beside the widget) where the view was, offline.
 """
+import json
 import os
 import re
+import subprocess
+import time
 
 import nbformat
 import numpy as np
@@ -15,7 +21,7 @@ import pytest
 from convis_widgets import TensorView
 from convis_widgets.embed import colormap_lut
 
-from .labpage import open_notebook, run_all_cells, screenshot, wait_kernel_idle
+from .labpage import BIN, open_notebook, run_all_cells, screenshot, wait_kernel_idle
 from .test_embed import canvas_levels, offline
 
 pytestmark = pytest.mark.browser
@@ -88,12 +94,14 @@ def test_export_downloads_the_views_player(downloaded, lab_view):
     assert name == 'moving_grating.html'
     with open(path, encoding='utf-8') as f:
         text = f.read()
-    assert text.startswith('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>moving grating</title>'), text[:90]
+    head = '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>moving grating</title>'
+    assert text.startswith(head), text[:90]
     assert re.search(r'40 frames, 24x30 px, 20 fps, \d+ kB', text)
     assert text.count('class="convis-embed-poster"') == 1
     view = expected_view()
     assert view.to_html().count('data:image/png') == text.count('data:image/png')
     assert not re.search(r'(src|href)="(https?:)?//', text)            # nothing outside the file
+    assert lab_view.locator('.convis-static').count() == 0            # JupyterLab draws the widget, not the still
     assert not lab_view.console.errors('convis', 'tensorview'), lab_view.console.errors('convis', 'tensorview')
 
 
@@ -123,5 +131,49 @@ def test_the_download_plays_offline_from_a_file(page, downloaded):
         screenshot(page, 'export_button_download_offline', element=player)
         assert page.requests_blocked == []
         assert page.console.errors() == []
+    finally:
+        page.context.set_offline(False)
+
+
+@pytest.fixture(scope='module')
+def nbconverted(lab_view, notebook_dir):
+    """The notebook saved from JupyterLab (File > Save Notebook) and exported with nbconvert: the HTML's path."""
+    page = lab_view
+    path = os.path.join(notebook_dir, NOTEBOOK)
+    page.click('.lm-MenuBar-itemLabel:text-is("File")')
+    page.click('.lm-Menu-itemLabel:text-is("Save Notebook")')
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(path) as f:
+            outputs = [o for c in json.load(f)['cells'] for o in c.get('outputs', [])]
+        if outputs:
+            break
+        time.sleep(0.25)
+    assert [sorted(o['data']) for o in outputs] == [
+        ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain']], outputs
+    subprocess.run([os.path.join(BIN, 'jupyter'), 'nbconvert', '--to', 'html', path], check=True,
+                   capture_output=True, timeout=300)
+    return path[:-len('.ipynb')] + '.html'
+
+
+def test_nbconvert_of_the_saved_notebook_shows_the_still_where_the_view_was(page, nbconverted):
+    offline(page)
+    try:
+        page.goto('file://' + nbconverted)
+        poster = page.locator('.jp-OutputArea-output .convis-static img.convis-embed-poster')
+        poster.wait_for(state='visible', timeout=10000)
+        done, natural, shown = poster.evaluate('e => [e.complete, e.naturalWidth, e.getBoundingClientRect().width]')
+        assert done and natural == 30 and shown == 270, (done, natural, shown)
+        levels = np.array(page.evaluate("""e => {
+            const c = document.createElement('canvas'); c.width = 30; c.height = 24;
+            const g = c.getContext('2d'); g.drawImage(e, 0, 0);
+            return Array.from(g.getImageData(0, 0, 30, 24).data); }""", poster.element_handle()), np.uint8)
+        frames = expected_view().frames()
+        k = int(np.argmax(frames.reshape(40, -1).astype(float).std(axis=1)))
+        np.testing.assert_array_equal(levels.reshape(24, 30, 4)[:, :, :3], colormap_lut('magma')[frames[k]])
+        caption = page.locator('.convis-static .convis-embed-caption').text_content()
+        assert caption.startswith('moving grating frame %d of 40, 24x30 px' % k), caption
+        screenshot(page, 'export_nbconvert_still', element=page.locator('.jp-Cell').first)
+        assert page.locator('.jupyter-widgets script').count() == 0      # no widget placeholder left empty
     finally:
         page.context.set_offline(False)
