@@ -177,3 +177,25 @@ def test_nbconvert_of_the_saved_notebook_shows_the_still_where_the_view_was(page
         assert page.locator('.jupyter-widgets script').count() == 0      # no widget placeholder left empty
     finally:
         page.context.set_offline(False)
+
+
+def test_voila_draws_the_live_view_and_plays_its_embedded_player(page, voila_server, notebook_dir):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(VIEW_CELL),
+                                         nbformat.v4.new_code_cell('view.embed()')])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'}
+    nbformat.write(nb, os.path.join(notebook_dir, 'voila_embed.ipynb'))
+    page.goto(voila_server.url('/voila/render/voila_embed.ipynb'), timeout=120000)
+    page.wait_for_selector('.convis-embed[data-player=ready]', timeout=120000)
+    page.wait_for_function('() => { const c = document.querySelector(".convis-tensorview canvas.convis-tv-canvas");'
+                           ' return c && c.width === 30; }', timeout=60000)
+    assert page.locator('.convis-static').count() == 0                  # the widget, not its still
+    player = page.locator('.convis-embed')
+    start = int(player.get_attribute('data-frame'))
+    player.locator('.convis-embed-play').click()
+    page.wait_for_function('s => +document.querySelector(".convis-embed").getAttribute("data-frame") == '
+                           '(s + 5) % 40', arg=start, timeout=10000)
+    player.locator('.convis-embed-play').click()
+    now = int(player.get_attribute('data-frame'))
+    np.testing.assert_array_equal(canvas_levels(page, 0), colormap_lut('magma')[expected_view().frames()[now]])
+    screenshot(page, 'export_voila', full_page=True)
+    assert not page.console.errors('convis', 'tensorview'), page.console.errors('convis', 'tensorview')
