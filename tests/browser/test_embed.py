@@ -120,8 +120,8 @@ def test_the_exported_player_plays_offline_from_a_file(page, exported):
         start = int(player.get_attribute('data-frame'))
         np.testing.assert_array_equal(canvas_levels(page, 0), lut[view.frames()[start]])
         player.locator('.convis-embed-play').click()
-        page.wait_for_function('s => +document.querySelector(".convis-embed").getAttribute("data-frame") >= '
-                               '(s + 5) % 60', arg=start, timeout=10000)
+        page.wait_for_function('s => (+document.querySelector(".convis-embed").getAttribute("data-frame") - s + 60) '
+                               '% 60 >= 5', arg=start, timeout=10000)  # five frames on, wrapping at 60
         player.locator('.convis-embed-play').click()                # pause, then read a still frame
         now = int(player.get_attribute('data-frame'))
         assert now != start
