@@ -168,8 +168,7 @@ def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, hel
 
     previous = None
     for epoch in range(int(epochs)):
-        with model.lock:
-            model.push_state()
+        with model.fresh_state():
             try:
                 t0 = time.perf_counter()
                 counter[0] = 0
@@ -181,7 +180,6 @@ def iter_fit(model, inp, target, loss_fn=None, epochs=10, dt=None, t_skip=0, hel
             finally:
                 for p in params:
                     p.grad = None
-                model.pop_state()
             if not math.isfinite(loss):
                 raise RuntimeError('the loss became %s at epoch %d (try a smaller lr)' % (loss, epoch))
             record = {'epoch': epoch, 'loss': loss, 'held_out_loss': held_loss,
@@ -217,8 +215,7 @@ def check_gradients(model, inp, target, loss_fn, names=None, rel_step=1e-5):
     x, y, chunks, _ = _prepared(model, inp, target, None, 0)
     saved = {n: named[n].requires_grad for n in named}
     out = {}
-    with model.lock:
-        model.push_state()
+    with model.fresh_state():
         try:
             fit_parameters(model, names)
             for p in named.values():
@@ -242,7 +239,6 @@ def check_gradients(model, inp, target, loss_fn, names=None, rel_step=1e-5):
                 p.grad = None
                 if p.is_floating_point():
                     p.requires_grad_(saved[n])
-            model.pop_state()
     return out
 
 

@@ -324,15 +324,10 @@ class ModelExplorer(widgets.VBox):
 
     def _make_output_views(self, stages=()):
         """Runs the first frames once to learn the outputs' number, names and shapes, and the inner stages."""
-        with torch.no_grad(), self.lock:
-            self.model.push_state()
-            try:
-                self.model.clear_state()
-                x = self._x[:, :, :min(2, self._x.shape[2])]
-                outs, keys = _outputs(self.model(x))
-                self.stages = _stages_of(self.model, x, len(outs))
-            finally:
-                self.model.pop_state()
+        with torch.no_grad(), self.lock, self.model.fresh_state():
+            x = self._x[:, :, :min(2, self._x.shape[2])]
+            outs, keys = _outputs(self.model(x))
+            self.stages = _stages_of(self.model, x, len(outs))
         unknown = [s for s in stages if s not in self.stages]
         if unknown:
             raise ValueError('cannot show the stages %s: this model has %s' % (unknown, self.stages))
@@ -416,10 +411,9 @@ class ModelExplorer(widgets.VBox):
         progressive = self._scaled
         collected = [[] for _ in views]
         old_record = getattr(model, 'record', None)
-        with torch.no_grad():
-            model.push_state()
+        # the worker holds the model's lock for the whole job; fresh_state takes it again (re-entrant)
+        with torch.no_grad(), model.fresh_state():
             try:
-                model.clear_state()
                 if self.stages:
                     model.record = record
                 s = 0
@@ -455,7 +449,6 @@ class ModelExplorer(widgets.VBox):
             finally:
                 if self.stages:
                     model.record = old_record
-                model.pop_state()
         if not progressive:
             self.worker.check(generation)
             for view, chunks in zip(views, collected):

@@ -293,15 +293,10 @@ class FitMonitor(widgets.VBox):
     def _predict(self):
         """The model's prediction ``[t, x, y]`` for the whole ``inp`` in one run (from the cleared state; the
         model's state is kept)."""
-        with self.model.lock, torch.no_grad():
-            self.model.push_state()
-            try:
-                self.model.clear_state()
-                out = select(self.model.run(self.inp), self.output, self.region)
-                if self.rate is not None:
-                    out = self.rate(out)
-            finally:
-                self.model.pop_state()
+        with self.model.fresh_state(), torch.no_grad():
+            out = select(self.model.run(self.inp), self.output, self.region)
+            if self.rate is not None:
+                out = self.rate(out)
         return out[0, 0].detach().double().cpu().numpy()
 
     def redraw(self, state=None):

@@ -75,13 +75,11 @@ def impulse_response(model, shape=(300, 21, 21), amplitude=1.0, chunk=None, chec
     stim[:trials, 0, 0, x // 2, y // 2] += amplitude
     chunk = t if chunk is None else int(chunk)
     collected, keys = None, None
-    with torch.no_grad(), model.lock:   # push..pop is one step for every other user of the model
+    with torch.no_grad(), model.fresh_state():   # holds the lock: one step for every other user
         old_record = getattr(model, 'record', None)
-        model.push_state()
         try:
             if record is not None:
                 model.record = tuple(record)
-            model.clear_state()
             for s in range(0, t, chunk):
                 if check is not None:
                     check()
@@ -100,7 +98,6 @@ def impulse_response(model, shape=(300, 21, 21), amplitude=1.0, chunk=None, chec
         finally:
             if record is not None:
                 model.record = old_record
-            model.pop_state()
     pairs = [np.concatenate(c, axis=2) for c in collected]
     return Impulse([p[:1] - p[1:] for p in pairs], keys, [p[1:] for p in pairs], b)
 
