@@ -15,7 +15,8 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # The layers, bottom first: a module may import modules of its own layer or of lower layers only.
 # (Documented in docs/architecture.md; a module missing here fails test_every_module_has_a_layer.)
 LAYERS = [
-    ('core types', ['convis.tensors', 'convis.errors', 'convis.o', 'convis.locking', 'convis.variables',
+    ('core types', ['convis.tensors', 'convis.errors', 'convis.o', 'convis.locking', 'convis.resolution',
+                    'convis.variables',
                     'convis.parameter_io', 'convis.plotting', 'convis.utils', 'convis.losses']),
     ('kernels', ['convis.native', 'convis.noise', 'convis.numerical_filters']),
     ('layer', ['convis.output', 'convis.chunking', 'convis.optimizing', 'convis.layer_parameters', 'convis.layer']),
