@@ -60,6 +60,7 @@ _LOADED = {}
 _LIBS = {}
 """Library name -> the cffi library object (kept so that the library stays open)."""
 _FFI = []
+_FFI_LOCK = threading.Lock()
 _PRIVATE = []
 """The private cache folder of this process, made when the configured one is refused (see :func:`cache_dir`)."""
 _WARNED = set()
@@ -204,14 +205,15 @@ def _trailer(data):
 def ffi():
     """The :class:`cffi.FFI` that knows the declarations of :data:`HEADER` (made once; its preprocessor lines
     are left out, as cffi reads declarations only)."""
-    if not _FFI:
-        import cffi
-        with open(os.path.join(CSRC, HEADER)) as f:
-            declarations = ''.join(line for line in f if not line.lstrip().startswith('#'))
-        table = cffi.FFI()
-        table.cdef(declarations)
-        _FFI.append(table)
-    return _FFI[0]
+    with _FFI_LOCK:
+        if not _FFI:
+            import cffi
+            with open(os.path.join(CSRC, HEADER)) as f:
+                declarations = ''.join(line for line in f if not line.lstrip().startswith('#'))
+            table = cffi.FFI()
+            table.cdef(declarations)
+            _FFI.append(table)
+        return _FFI[0]
 
 
 _POINTER_TYPES = {torch.float32: 'float *', torch.float64: 'double *', torch.int64: 'int64_t *'}
@@ -219,17 +221,22 @@ _POINTERS = {}
 
 
 def pointer(t):
-    """A typed C pointer to the data of the CPU tensor ``t`` (float32: ``float *``, float64: ``double *``, int64:
-    ``int64_t *``; None: NULL), for the compiled functions.  The tensor must stay alive (and contiguous) while
-    the pointer is used."""
+    """A typed C pointer to the data of the contiguous CPU tensor ``t`` (float32: ``float *``, float64:
+    ``double *``, int64: ``int64_t *``; None: NULL) for the compiled functions, which refuse a pointer of
+    another type with TypeError.  The tensor must stay alive while the pointer is used.  Raises TypeError
+    for other dtypes, ValueError for a tensor off the CPU or not contiguous."""
+    table = _FFI[0] if _FFI else ffi()
     if t is None:
-        return ffi().NULL
+        return table.NULL
     ctype = _POINTERS.get(t.dtype)
     if ctype is None:
         if t.dtype not in _POINTER_TYPES:
             raise TypeError('no C pointer type for %s tensors' % (t.dtype,))
-        ctype = _POINTERS[t.dtype] = ffi().typeof(_POINTER_TYPES[t.dtype])
-    return _FFI[0].cast(ctype, t.data_ptr())
+        ctype = _POINTERS[t.dtype] = table.typeof(_POINTER_TYPES[t.dtype])
+    if t.device.type != 'cpu' or not t.is_contiguous():
+        raise ValueError('the compiled loops take contiguous CPU tensors, not a %s tensor%s'
+                         % (t.device, '' if t.is_contiguous() else ' with strides %s' % (t.stride(),)))
+    return table.cast(ctype, t.data_ptr())
 
 
 def _load(name, path, functions):

@@ -101,7 +101,7 @@ def test_right_arguments_compute_the_recursion(compiled):
     assert keep[1][0, :, 0].tolist() == [1.0, 1.5, 1.75]
 
 
-def test_pointers_are_typed_by_dtype():
+def test_pointers_are_typed_by_dtype_and_only_of_contiguous_cpu_tensors():
     ffi = native.ffi()
     assert ffi.typeof(native.pointer(torch.zeros(2))) is ffi.typeof('float *')
     assert ffi.typeof(native.pointer(torch.zeros(2, dtype=torch.float64))) is ffi.typeof('double *')
@@ -109,6 +109,10 @@ def test_pointers_are_typed_by_dtype():
     assert native.pointer(None) == ffi.NULL
     with pytest.raises(TypeError, match='int32'):
         native.pointer(torch.zeros(2, dtype=torch.int32))
+    with pytest.raises(ValueError, match='strides'):
+        native.pointer(torch.zeros(3, 4).t())
+    with pytest.raises(ValueError, match='meta'):
+        native.pointer(torch.zeros(3, device='meta'))
 
 
 def test_the_blur_operator_is_the_header_struct(compiled):
