@@ -73,7 +73,8 @@ def recover_gauss_newton(names=OPL + CGC, stages=('opl', 'bipolar')):
         out = []
         for k, t in zip(stages, targets):
             m = o[k][0, 0].numpy()
-            out.append((np.concatenate([m[d['crop_steps'], y0:y1, x0:x1].ravel(), m[d['snapshot_steps']].ravel()]) - t) / t.std())
+            m = np.concatenate([m[d['crop_steps'], y0:y1, x0:x1].ravel(), m[d['snapshot_steps']].ravel()])
+            out.append((m - t) / t.std())
         return np.concatenate(out)
     z0 = np.log([true[n] * (1.3 if k % 2 == 0 else 0.7) for k, n in enumerate(names)])
     t0 = time.perf_counter()
