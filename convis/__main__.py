@@ -229,6 +229,7 @@ def _run_into(args, model, inp, inp_path, out_path, outputs, read_files):
     """Runs ``model`` over ``inp`` into the streams it opens in ``outputs``; returns the output names."""
     import convis
     from convis.base import Output
+    from convis.locking import deferred_signals
     from convis.streams.base import model_output_frames
     try:
         total = len(inp)
@@ -243,8 +244,9 @@ def _run_into(args, model, inp, inp_path, out_path, outputs, read_files):
     o = model.run(first, progress=False)
     keys = list(o.keys) if isinstance(o, Output) else ['output']
     names = _open_outputs(args, out_path, keys, outputs, read_files)
-    for k, stream in outputs.items():
-        stream.put(model_output_frames(o, k))
+    with deferred_signals():
+        for k, stream in outputs.items():
+            stream.put(model_output_frames(o, k))
     runner = convis.Runner(model, inp, outputs, chunk_size=args.dt)
     runner.run(total - frames, progress=not args.no_progress and not args.quiet)
     return names

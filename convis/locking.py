@@ -17,12 +17,14 @@ steps atomic in your own code, hold it yourself (it is re-entrant)::
         retina.clear_state()
         o = retina.run(x, dt=500)
 """
+import contextlib
 import functools
+import signal
 import threading
 
 import torch
 
-__all__ = ['ModelLock', 'lock_of', 'locked']
+__all__ = ['ModelLock', 'lock_of', 'locked', 'deferred_signals']
 
 _ATTRIBUTE = '_convis_lock'
 _creating = threading.Lock()
@@ -91,3 +93,41 @@ def locked(method):
         with lock_of(self):
             return method(self, *args, **kwargs)
     return wrapper
+
+
+@contextlib.contextmanager
+def deferred_signals(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Holds Ctrl-C (SIGINT) and SIGTERM back for the block, then delivers the first one that came.
+
+    Used around the writes of one chunk to several outputs, so that an interrupted run stops between
+    chunks and every output file holds the same frames.  In other threads than the main thread (where
+    Python cannot change signal handlers) the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {}
+
+    def hold(signum, frame):
+        received.append((signum, frame))
+
+    try:
+        for signum in signums:
+            handler = signal.getsignal(signum)
+            if handler is None or handler == signal.SIG_IGN:
+                continue
+            previous[signum] = signal.signal(signum, hold)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signum, frame = received[0]
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif signum == signal.SIGINT:
+                raise KeyboardInterrupt()
+            else:
+                signal.raise_signal(signum)

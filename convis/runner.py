@@ -41,6 +41,7 @@ import numpy as np
 from . import chunking
 from .streams.base import ClosedOnExit, SequenceStream, check_count, model_output_frames
 from .utils import _short_repr
+from .locking import deferred_signals
 
 __all__ = ['Runner']
 
@@ -202,8 +203,9 @@ class Runner(ClosedOnExit):
             self.frames += k
             self.chunks += 1
         if mode != 'optimize' and not abandoned():
-            for key, stream in self._outputs():
-                stream.put(model_output_frames(o, key))
+            with deferred_signals():  # Ctrl-C or SIGTERM stops between chunks: every output holds the same frames
+                for key, stream in self._outputs():
+                    stream.put(model_output_frames(o, key))
         self.elapsed += time.perf_counter() - t0
         return k
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import h5py
@@ -184,6 +185,29 @@ def test_sigterm_finishes_the_files_like_ctrl_c(tmp_path):
     for key in ('ganglion_spikes_ON', 'ganglion_spikes_OFF'):
         with h5py.File(out.replace('{key}', key), 'r') as f:
             assert f[key].shape[0] == written
+
+
+def test_ctrl_c_during_the_writes_of_a_chunk_stops_after_every_output_has_it():
+    """A signal that comes while one chunk is written to several outputs is held until all have it."""
+    import convis
+    from convis.streams import SequenceStream
+
+    class Recorder(object):
+        def __init__(self, kill):
+            self.frames, self.kill = 0, kill
+
+        def put(self, x):
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGINT)   # arrives between this put and the next output's
+                time.sleep(0.05)
+            self.frames += np.asarray(x).shape[-3]
+
+    model = convis.retina.Retina()
+    outs = {'ganglion_spikes_ON': Recorder(kill=True), 'ganglion_spikes_OFF': Recorder(kill=False)}
+    runner = convis.Runner(model, SequenceStream(128 * np.ones((40, 8, 8), np.float32)), outs, chunk_size=10)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(40, progress=False)
+    assert outs['ganglion_spikes_ON'].frames == outs['ganglion_spikes_OFF'].frames == 10
 
 
 # ------------------------------------------------------------------ 3. full disk

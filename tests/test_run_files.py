@@ -9,8 +9,8 @@ import pytest
 
 import convis
 
-distributed = pytest.importorskip('distributed')
-zarr = pytest.importorskip('zarr')
+import distributed
+import zarr
 
 
 @pytest.fixture(scope='module')

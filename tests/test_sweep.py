@@ -16,7 +16,7 @@ import torch
 import convis
 from convis.locking import ModelLock
 
-distributed = pytest.importorskip('distributed')
+import distributed
 
 GRID = {'opl.sigma_center': [0.05, 0.2], 'bipolar.lambda_amp': [50.0, 100.0]}
 

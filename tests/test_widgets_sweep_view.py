@@ -13,8 +13,8 @@ from convis_widgets import SweepView, TensorView
 from convis_widgets.frames import quantise
 from helpers import low_pass
 
-xr = pytest.importorskip('xarray')
-bqplot = pytest.importorskip('bqplot')
+import xarray as xr
+import bqplot
 
 
 class Gain(convis.Layer):
