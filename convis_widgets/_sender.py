@@ -66,7 +66,10 @@ class BatchSender(object):
 
     ``replace(items)`` drops everything queued and queues ``items`` (a newer content supersedes
     what was not sent yet); ``extend(items)`` appends.  ``close()`` empties the queue and joins the
-    thread.  Items are sent in order, one at a time, paced by ``budget``.
+    thread.  Items are sent in order, one at a time, paced by ``budget``; with ``urgent=n`` the first
+    ``n`` items of ``extend``/``replace`` go out without waiting for the budget's debt (the batch at the
+    frame on screen after a slider move: the person waits for it), their bytes still counted, so
+    the items after them wait longer.
     """
 
     def __init__(self, send_one, budget_=None, name='convis-frames'):
@@ -79,15 +82,19 @@ class BatchSender(object):
         self._name = name
         self.error = None
 
-    def replace(self, items):
+    def replace(self, items, urgent=0):
         with self._cond:
-            self._queue = list(items)
+            self._queue = self._entries(items, urgent)
             self._start()
 
-    def extend(self, items):
+    def extend(self, items, urgent=0):
         with self._cond:
-            self._queue.extend(items)
+            self._queue.extend(self._entries(items, urgent))
             self._start()
+
+    @staticmethod
+    def _entries(items, urgent):
+        return [(i < urgent, item) for i, item in enumerate(items)]
 
     def pending(self):
         with self._cond:
@@ -108,11 +115,11 @@ class BatchSender(object):
                     if self._closed or not self._queue:
                         self._thread = None if self._thread is threading.current_thread() else self._thread
                         return
-                    wait = self._budget.delay()
+                    wait = 0.0 if self._queue[0][0] else self._budget.delay()
                     if wait <= 0:
                         break
                     self._cond.wait(min(wait, 0.5))
-                item = self._queue.pop(0)
+                _, item = self._queue.pop(0)
             try:
                 nbytes = self._send_one(item)
             except Exception as e:  # noqa: BLE001 - logged, and kept for the owner to report

@@ -419,11 +419,13 @@ class TensorView(DOMWidget):
 
     def _queue(self, start, stop, cursor_first):
         ranges = self._ranges(start, stop)
+        urgent = 0
         if cursor_first and ranges:
             first = next((i for i, (s, e) in enumerate(ranges) if s <= self.frame < e), 0)
             ranges = ranges[first:] + ranges[:first]
+            urgent = 1      # the batch on screen goes out at once, even while the byte budget is in debt
         if self._ready:
-            self._sender.extend([(self._generation,) + r for r in ranges])
+            self._sender.extend([(self._generation,) + r for r in ranges], urgent=urgent)
 
     def _queue_all(self):
         self._sender.replace([])

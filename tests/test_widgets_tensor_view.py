@@ -1,5 +1,6 @@
 """TensorView (convis_widgets/tensor_view.py, frames.py, _sender.py): quantised frames, buffers, pacing."""
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -332,3 +333,32 @@ def test_speed_relative_to_real_time_and_compact_trait():
     v.fps = 100.0
     assert v.speed == pytest.approx(1.0)
     v.close()
+
+
+def test_an_urgent_batch_goes_out_while_the_budget_is_in_debt_and_the_rest_waits():
+    clock = FakeClockForSender()
+    b = ByteBudget(rate=1000, burst=100, clock=clock)
+    b.take(1100)                               # one second of debt
+    sent = []
+    sender = BatchSender(lambda item: sent.append(item) or 50, budget_=b)
+    sender.extend(['cursor', 'next'], urgent=1)
+    deadline = time.time() + 5
+    while not sent and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.1)
+    assert sent == ['cursor']                  # 'next' waits for the debt (the clock does not move)
+    assert b.sent == 1150
+    clock.now = 10.0                           # the debt is paid
+    with sender._cond:
+        sender._cond.notify_all()
+    assert sender.wait_idle(5)
+    assert sent == ['cursor', 'next']
+    sender.close()
+
+
+class FakeClockForSender(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
