@@ -224,7 +224,7 @@ class ModelExplorer(widgets.VBox):
         for k, (default, unit, meaning, (low, high)) in PHYSICAL_PARAMETERS.items():
             c = widgets.BoundedFloatText(value=self.stimulus_parameters[k], min=low, max=high,
                                          description=k.replace('_', ' '), tooltip=meaning,
-                                         style={'description_width': '110px'}, layout=widgets.Layout(width='190px'))
+                                         style={'description_width': '130px'}, layout=widgets.Layout(width='210px'))
             c.observe(lambda change, k=k: self._stimulus_parameter(k, change['new']), 'value')
             self.stimulus_controls[k] = widgets.HBox(
                 [c, widgets.HTML('<span style="color:#616161">%s</span>' % html.escape(unit))])

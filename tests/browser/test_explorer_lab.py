@@ -73,6 +73,11 @@ def test_views_and_sliders_are_visible_together(lab):
     assert sum(1 for b in visible if 0 <= b['y'] and b['y'] + b['height'] <= height) >= 5
     assert 'Hz' in view(page, 'ON rate').locator('.convis-tv-colorbar').inner_text()
     assert '1/4 real time' in view(page, 'input').locator('.convis-tv-speed').inner_text()
+    # the stimulus parameters' names are whole (not cut to 'spatial freque...')
+    labels = page.locator('.convis-model-explorer [class*="convis-stimulus-"] .widget-label')
+    assert labels.count() >= 5
+    cut = labels.evaluate_all('els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)')
+    assert not cut, cut
     assert not widget_error_texts(page)
 
 
