@@ -25,6 +25,11 @@ RATE_TAU = 0.02
 """Time constant of the explorer's rate smoothing (s)."""
 
 
+COLORS = [('orange', '#e6550d'), ('blue', '#3182bd'), ('green', '#31a354'), ('purple', '#756bb1')]
+"""The colours of the outputs in the raster and the PSTH (named in the PSTH's title)."""
+TITLE_STYLE = {'font-size': '13px'}
+
+
 def is_spike_output(key):
     """Whether an output named ``key`` holds spike counts (the retina's ``ganglion_spikes_ON`` and the like)."""
     return 'spike' in str(key).lower()
@@ -82,12 +87,11 @@ class CellPanel(widgets.HBox):
 
     def _figures(self):
         xs, ys = bqplot.LinearScale(), bqplot.OrdinalScale()
-        self._raster = bqplot.Scatter(x=[], y=[], scales={'x': xs, 'y': ys}, marker='square', default_size=10,
-                                      colors=['#333333'])
-        self._y_axis = bqplot.Axis(scale=ys, orientation='vertical', label='output', label_offset='70px')
+        self._raster_scales = {'x': xs, 'y': ys}
+        self._y_axis = bqplot.Axis(scale=ys, orientation='vertical', label='output', label_offset='50px')
         self.raster_figure = bqplot.Figure(
-            marks=[self._raster], title='spikes', fig_margin={'top': 35, 'bottom': 45, 'left': 110, 'right': 10},
-            axes=[bqplot.Axis(scale=xs, label='time (s)'), self._y_axis],
+            marks=[], title='spikes', fig_margin={'top': 35, 'bottom': 45, 'left': 80, 'right': 10},
+            axes=[bqplot.Axis(scale=xs, label='time (s)'), self._y_axis], title_style=TITLE_STYLE,
             layout=widgets.Layout(width='400px', height='170px'))
         px, py = bqplot.LinearScale(), bqplot.LinearScale(min=0.0)
         self._psth_scales = {'x': px, 'y': py}
@@ -96,7 +100,7 @@ class CellPanel(widgets.HBox):
             fig_margin={'top': 35, 'bottom': 45, 'left': 60, 'right': 10},
             axes=[bqplot.Axis(scale=px, label='time (s)'),
                   bqplot.Axis(scale=py, orientation='vertical', label='rate (Hz)', label_offset='40px')],
-            layout=widgets.Layout(width='400px', height='170px'))
+            title_style=TITLE_STYLE, layout=widgets.Layout(width='400px', height='170px'))
         self.children = [self.raster_figure, self.psth_figure]
 
     def show(self, cell, counts):
@@ -105,31 +109,44 @@ class CellPanel(widgets.HBox):
             self._figures()
         self.cell = tuple(int(v) for v in cell)
         names = list(counts)
-        xs, ys = [], []
         width = max(1, int(round(self.bin / self.dt)))
         lines = []
         for name in names:
             c = np.asarray(counts[name], dtype=np.float64)
             steps = np.nonzero(c > 0)[0]
             self.spike_times[name] = steps * self.dt
-            xs.extend(self.spike_times[name])
-            ys.extend([_short(name)] * len(steps))
             edges = np.arange(0, len(c) + width, width)[:len(c) // width + (len(c) % width > 0) + 1]
             sums = np.add.reduceat(c, edges[:-1]) if len(c) else np.zeros(0)
             spans = np.minimum(edges[1:], len(c)) - edges[:-1]
             self.psth[name] = sums / (spans * self.dt)
             lines.append((name, edges[:-1] * self.dt, self.psth[name]))
-        self._raster.scales['y'].domain = [_short(n) for n in names]
-        self._raster.x, self._raster.y = np.asarray(xs, np.float64), np.asarray(ys, dtype=object)
-        self.raster_figure.title = 'cell x=%d, y=%d: %s spikes' % (self.cell + (', '.join(
+        self._raster_scales['y'].domain = [_short(n) for n in names]
+        # one colour per output, the same in the raster and the PSTH (named in the PSTH's title)
+        self._rasters = [
+            bqplot.Scatter(x=np.asarray(self.spike_times[n], np.float64),
+                           y=np.asarray([_short(n)] * len(self.spike_times[n]), dtype=object),
+                           scales=self._raster_scales, marker='square', default_size=10,
+                           colors=[COLORS[i % len(COLORS)][1]])
+            for i, n in enumerate(names)]
+        self.raster_figure.marks = self._rasters
+        self.raster_figure.title = 'x=%d, y=%d: %s spikes' % (self.cell + (', '.join(
             '%s %d' % (_short(n), len(self.spike_times[n])) for n in names),))
-        colors = ['#e6550d', '#3182bd', '#31a354', '#756bb1']
+        top = _nice_ceiling(max([float(np.max(r)) for _, _, r in lines if len(r)] + [1.0]))
+        self._psth_scales['y'].min, self._psth_scales['y'].max = 0.0, top
+        self.psth_figure.axes[1].tick_values = np.linspace(0.0, top, 5)
         self.psth_figure.marks = [
-            bqplot.Lines(x=t, y=r, scales=self._psth_scales, colors=[colors[i % len(colors)]],
+            bqplot.Lines(x=t, y=r, scales=self._psth_scales, colors=[COLORS[i % len(COLORS)][1]],
                          interpolation='step-after', labels=[_short(n)])
             for i, (n, t, r) in enumerate(lines)]
         self.psth_figure.title = 'PSTH, %g ms bins (%s)' % (1000 * self.bin, ', '.join(
-            '%s %s' % (_short(n), ('orange', 'blue', 'green', 'purple')[i % 4]) for i, n in enumerate(names)))
+            '%s %s' % (_short(n), COLORS[i % len(COLORS)][0]) for i, n in enumerate(names)))
+
+
+def _nice_ceiling(v):
+    """The smallest of 1, 2, 4, 6, 8 or 10 times a power of ten that is at least ``v`` (> 0): axis tops
+    whose quarters are round numbers (40 Hz: ticks 0, 10, 20, 30, 40)."""
+    power = 10.0 ** math.floor(math.log10(v))
+    return next(m * power for m in (1, 2, 4, 6, 8, 10) if m * power >= v * (1 - 1e-12))
 
 
 def _short(name):

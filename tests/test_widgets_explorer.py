@@ -376,6 +376,15 @@ def test_spike_outputs_show_as_rates_and_a_clicked_cell_gets_raster_and_psth():
     times = e.cell_panel.spike_times['ganglion_spikes_ON']
     assert len(times) == int((counts[0, 0, :, row, col] > 0).sum()) > 0
     assert e.cell_panel.psth['ganglion_spikes_ON'].sum() * 0.05 == pytest.approx(counts[0, 0, :, row, col].sum())
+    # each output has one colour in the raster and the PSTH, and the PSTH's title names it
+    raster, psth = e.cell_panel.raster_figure.marks, e.cell_panel.psth_figure.marks
+    assert [m.colors for m in raster] == [m.colors for m in psth] and raster[0].colors != raster[1].colors
+    assert list(raster[0].x) == list(times)
+    assert 'ON orange' in e.cell_panel.psth_figure.title and 'OFF blue' in e.cell_panel.psth_figure.title
+    top = max(r.max() for r in e.cell_panel.psth.values())
+    scale = e.cell_panel.psth_figure.marks[0].scales['y']
+    assert scale.min == 0 and top <= scale.max < 2 * top           # the axis starts at 0 Hz and holds the peak
+    assert list(e.cell_panel.psth_figure.axes[1].tick_values) == list(np.linspace(0, scale.max, 5))
     e.close()
 
 
