@@ -31,6 +31,7 @@ import torch
 import convis
 from convis.fitting import fit_parameters, iter_fit
 from convis.losses import select
+from .spikes import TITLE_STYLE
 
 __all__ = ['FitMonitor']
 
@@ -119,13 +120,12 @@ class FitMonitor(widgets.VBox):
         t, h, w = self._target.shape
         xs, ys = bqplot.LinearScale(), bqplot.LogScale()
         self.loss_lines = bqplot.Lines(x=[], y=[[], []], scales={'x': xs, 'y': ys}, colors=['#1565c0', '#e65100'],
-                                       labels=['training', 'held out'], display_legend=True, marker='circle',
-                                       marker_size=16)
+                                       labels=['training', 'held out'], marker='circle', marker_size=16)
         self.loss_figure = bqplot.Figure(
-            marks=[self.loss_lines], title='loss',
+            marks=[self.loss_lines], title='loss (training blue, held out orange)', title_style=TITLE_STYLE,
             axes=[bqplot.Axis(scale=xs, label='epoch', tick_format='d'),
-                  bqplot.Axis(scale=ys, orientation='vertical', label='loss', tick_format='.1e', label_offset='55px')],
-            layout=widgets.Layout(width='380px', height='260px'), legend_location='top-right',
+                  bqplot.Axis(scale=ys, orientation='vertical', label='loss', tick_format='.2~r', label_offset='55px')],
+            layout=widgets.Layout(width='380px', height='260px'),
             fig_margin={'top': 40, 'bottom': 45, 'left': 75, 'right': 15})
         self.parameter_lines, figures, self._parameter_figures = {}, [], []
         for name, p in self.params:
@@ -136,7 +136,7 @@ class FitMonitor(widgets.VBox):
                                 marker_size=12)
             unit = getattr(p, 'unit', '') or ''
             bounds = _bounds_text(p)
-            fig = bqplot.Figure(marks=[line], title=name,
+            fig = bqplot.Figure(marks=[line], title=name, title_style=TITLE_STYLE,
                                 axes=[bqplot.Axis(scale=px, label='epoch', tick_format='d'),
                                       bqplot.Axis(scale=py, orientation='vertical', label=(unit or 'value'),
                                                   tick_format='.3g', label_offset='45px')],
@@ -153,15 +153,16 @@ class FitMonitor(widgets.VBox):
 
         tx, ty = bqplot.LinearScale(), bqplot.LinearScale()
         self.trace_lines = bqplot.Lines(x=[], y=[[], []], scales={'x': tx, 'y': ty}, colors=['#424242', '#c62828'],
-                                        labels=['target', 'prediction'], display_legend=True)
+                                        labels=['target', 'prediction'])
         self.time_line = bqplot.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales={'x': tx, 'y': bqplot.LinearScale(min=0.0, max=1.0)},
                                       colors=['#888888'], line_style='dashed', stroke_width=1)
         unit = 'Hz' if self.rate is not None else 'output'
         self.trace_figure = bqplot.Figure(
-            marks=[self.trace_lines, self.time_line], title='prediction against target',
+            marks=[self.trace_lines, self.time_line], title='target (black) and prediction (red)',
+            title_style=TITLE_STYLE,
             axes=[bqplot.Axis(scale=tx, label='time (s)'),
                   bqplot.Axis(scale=ty, orientation='vertical', label=unit, label_offset='50px')],
-            layout=widgets.Layout(width='420px', height='260px'), legend_location='top-right',
+            layout=widgets.Layout(width='420px', height='260px'),
             fig_margin={'top': 40, 'bottom': 45, 'left': 65, 'right': 15})
         self.row = widgets.BoundedIntText(value=h // 2, min=0, max=h - 1, description='row',
                                           layout=widgets.Layout(width='140px'))
@@ -178,8 +179,9 @@ class FitMonitor(widgets.VBox):
             heat = bqplot.GridHeatMap(color=np.zeros((h, w)), scales={'row': bqplot.OrdinalScale(reverse=True),
                                                                        'column': bqplot.OrdinalScale(),
                                                                        'color': colors})
-            fig = bqplot.Figure(marks=[heat], title=title, layout=widgets.Layout(width='200px', height='200px'),
-                                fig_margin={'top': 30, 'bottom': 10, 'left': 10, 'right': 10}, padding_x=0, padding_y=0)
+            fig = bqplot.Figure(marks=[heat], title=title, title_style=TITLE_STYLE,
+                                layout=widgets.Layout(width='200px', height='215px'),
+                                fig_margin={'top': 45, 'bottom': 10, 'left': 10, 'right': 10}, padding_x=0, padding_y=0)
             self.maps.append(heat)
             map_boxes.append(fig)
         self.stop_button = widgets.Button(description='Stop', icon='stop', tooltip='stop the fit before its next chunk')

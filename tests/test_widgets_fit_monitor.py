@@ -85,6 +85,12 @@ def test_records_arrive_and_the_curves_hold_the_losses(model):
     np.testing.assert_allclose(m.maps[1].color, p[0, 0, 30].numpy(), rtol=1e-12)
     notes = [box.children[1].value for box in m.children[3].children]     # tau, gain: bounds and units
     assert 'bounds [0.001, 1] s' in notes[0] and 'no bounds (a.u.)' in notes[1]
+    # no legend box over the curves: the titles name the colours
+    figures = [m.loss_figure, m.trace_figure] + m._parameter_figures
+    assert not any(getattr(mark, 'display_legend', False) for f in figures for mark in f.marks)
+    assert 'training blue' in m.loss_figure.title and 'held out orange' in m.loss_figure.title
+    assert m.loss_lines.colors[:2] == ['#1565c0', '#e65100']
+    assert 'prediction (red)' in m.trace_figure.title and m.trace_lines.colors[1] == '#c62828'
     m.close()
 
 
