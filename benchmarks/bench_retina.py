@@ -74,7 +74,7 @@ def bench(shape, frames, dt, config=None, dtype=torch.float32, device='cpu', spi
 def blur_modes(sizes=(50, 100, 160), sigmas_deg=(0.15, 0.3, 0.6, 1.2), steps=300):
     """Microseconds per step of the compiled leaky heat loop with the blur as its matrix band and as the
     recursive filter (float32, one image), for square maps at 5 px/deg and sigma * sqrt(1/4)."""
-    from convis.filters import retina_loops as loops
+    from convis.functional import retina_loops as loops
     from convis.native import pointer
     fns = loops._heat_functions()
     if fns is None:

@@ -102,7 +102,7 @@ def _view_title(key, rates):
 
 
 def _cpu_loops_compiled():
-    from convis.filters.retina_loops import _heat_functions
+    from convis.functional.retina_loops import _heat_functions
     return _heat_functions() is not None
 
 

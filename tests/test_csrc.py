@@ -12,11 +12,11 @@ import torch
 
 import convis
 from convis import native, noise
-from convis.filters import ganglion, ganglion_lif
-from convis.filters import retina_loops as loops
+from convis.functional import lif as ganglion_lif
+from convis.functional import retina_loops as loops
 
 PACKAGE = os.path.dirname(convis.__file__)
-LIBRARIES = {'recursion': native._recursion_functions, 'heat': loops._heat_functions, 'lif': ganglion._native_lif,
+LIBRARIES = {'recursion': native._recursion_functions, 'heat': loops._heat_functions, 'lif': ganglion_lif._native_lif,
              'normals': noise._native}
 """Each compiled library (``convis/csrc/<name>.c``) and the lookup that loads it."""
 
@@ -180,7 +180,7 @@ def test_one_switch_turns_every_compiled_loop_off(monkeypatch, tmp_path):
     """CONVIS_NO_COMPILE: no library is built or loaded, every lookup says None (the torch twins run)."""
     monkeypatch.setenv('CONVIS_NO_COMPILE', '1')
     monkeypatch.setenv('CONVIS_CACHE_DIR', str(tmp_path / 'cache'))
-    for module, attr in ((native, '_RECURSION'), (loops, '_HEAT'), (ganglion, '_NATIVE'), (noise, '_NATIVE')):
+    for module, attr in ((native, '_RECURSION'), (loops, '_HEAT'), (ganglion_lif, '_NATIVE'), (noise, '_NATIVE')):
         monkeypatch.setattr(module, attr, [])
     assert all(lookup() is None for lookup in LIBRARIES.values())
     assert ganglion_lif.compiled_lif() is None

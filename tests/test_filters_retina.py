@@ -317,7 +317,7 @@ def test_square_and_circular_arrays():
 @pytest.fixture
 def torch_loop(monkeypatch):
     """Forces the spiking layers onto the torch loop (the one used on GPUs and without a C compiler)."""
-    from convis.filters import ganglion
+    from convis.functional import lif as ganglion
     monkeypatch.setattr(ganglion, '_NATIVE', [None])
 
 
@@ -334,7 +334,7 @@ def run_spiking(x, dtype=torch.float64):
 
 
 def native_and_torch_runs(x, monkeypatch, dtype=torch.float64):
-    from convis.filters import ganglion
+    from convis.functional import lif as ganglion
     native = run_spiking(x, dtype)
     monkeypatch.setattr(ganglion, '_NATIVE', [None])
     plain = run_spiking(x, dtype)
@@ -342,7 +342,7 @@ def native_and_torch_runs(x, monkeypatch, dtype=torch.float64):
 
 
 def test_compiled_and_torch_loops_agree(monkeypatch):
-    from convis.filters import ganglion
+    from convis.functional import lif as ganglion
     x = 150 * np.random.rand(1, 2, 150, 6, 7) + 500 * (np.random.rand(1, 2, 150, 6, 7) > 0.95)
     (c1, t1), (c2, t2) = native_and_torch_runs(x, monkeypatch)
     assert torch.equal(c1, c2) and float(c1.max()) >= 2

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import convis
-from convis.filters import ganglion, ganglion_lif
+from convis.filters import ganglion
+from convis.functional import lif as ganglion_lif
 from convis.filters.retina import GanglionSpiking
 
 DT, G, MU = 0.01, 50.0, 0.003
-LIF_TORCH = ganglion._lif_torch
+LIF_TORCH = ganglion_lif.lif_torch
 
 
 def old_step(vi, v, refr, dt, g, mu, sd, z):
@@ -43,11 +44,11 @@ def new_loops(vinf, z, v, refr, dt, g, mu, sd, record=False):
     rf = torch.exp(torch.as_tensor(refr, dtype=torch.float64) * g)
     e_refr = None if z is None else torch.as_tensor(z).double().mul(sd).add(mu).clamp(min=0).mul(g).exp()
     args = (vinf, e_refr, torch.as_tensor(v, dtype=torch.float64), rf, math.exp(-dt * g), math.exp(g * mu), record)
-    fns = ganglion._native_lif()
+    fns = ganglion_lif._native_lif()
     assert fns is not None, 'the test machine has a C compiler'
-    return {'compiled': ganglion._lif_native(fns, *args),
-            'torch': ganglion._lif_torch(*args, sync_free=False),
-            'sync-free': ganglion._lif_torch(*args, sync_free=True)}
+    return {'compiled': ganglion_lif.lif_native(fns, *args),
+            'torch': ganglion_lif.lif_torch(*args, sync_free=False),
+            'sync-free': ganglion_lif.lif_torch(*args, sync_free=True)}
 
 
 def random_cells(m, seed):
@@ -148,8 +149,8 @@ def test_the_sync_free_loop_falls_back_when_a_step_needs_more_spikes(monkeypatch
     assert ganglion_lif.repeat_bound(vinf, None, args[4], args[5]) > 2
     monkeypatch.setattr(ganglion_lif, 'MAX_REPEATS', 2)
     assert ganglion_lif.lif_masked(*args) is None
-    assert_identical({'compiled': ganglion._lif_torch(*args, sync_free=False),
-                      'sync-free': ganglion._lif_torch(*args, sync_free=True)})
+    assert_identical({'compiled': ganglion_lif.lif_torch(*args, sync_free=False),
+                      'sync-free': ganglion_lif.lif_torch(*args, sync_free=True)})
     assert ganglion_lif.repeat_bound(vinf * 0 + 0.5, None, args[4], args[5]) == 1
 
 
@@ -169,9 +170,9 @@ def spiking_run(dtype, noise, sd, record, seed=3):
 @pytest.mark.parametrize('noise,sd,record', [(0.0, 0.0, True), (0.2, 0.0, False), (0.2, 0.001, True)])
 def test_layer_gives_the_same_with_every_loop(monkeypatch, dtype, noise, sd, record):
     compiled = spiking_run(dtype, noise, sd, record)
-    monkeypatch.setattr(ganglion, '_NATIVE', [None])
+    monkeypatch.setattr(ganglion_lif, '_NATIVE', [None])
     for sync_free in (False, True):
-        monkeypatch.setattr(ganglion, '_lif_torch', functools.partial(LIF_TORCH, sync_free=sync_free))
+        monkeypatch.setattr(ganglion_lif, 'lif_torch', functools.partial(LIF_TORCH, sync_free=sync_free))
         other = spiking_run(dtype, noise, sd, record)
         for a, b in zip(compiled[:3], other[:3]):
             assert torch.equal(a, b)

@@ -1,4 +1,4 @@
-"""The compiled loops (convis.native, convis.filters.retina_loops) against torch/numpy computations of the same
+"""The compiled loops (convis.native, convis.functional.retina_loops) against torch/numpy computations of the same
 equations."""
 import os
 import warnings
@@ -9,7 +9,8 @@ import torch
 
 import convis
 from convis import native
-from convis.filters import retina_loops as loops
+from convis.functional import outer_plexiform as functional_opl
+from convis.functional import retina_loops as loops
 from convis.filters import retina as retina_filters
 from convis.filters.spatial import SeparableBlur, recursive_gaussian_matrix
 
@@ -82,7 +83,7 @@ def test_leaky_heat_uses_the_compiled_loop_and_agrees_with_the_torch_loop(compil
     with torch.no_grad():
         fast = retina_filters.leaky_heat(u, e, blur, y0)
         calls = []
-        monkeypatch.setattr(retina_filters, 'leaky_heat_loop', lambda *a: calls.append(1))  # returns None
+        monkeypatch.setattr(functional_opl, 'leaky_heat_loop', lambda *a: calls.append(1))  # returns None
         slow = retina_filters.leaky_heat(u, e, blur, y0)
     assert calls == [1]                        # the torch loop ran because the compiled one was absent
     assert (fast - slow).abs().max() / slow.abs().max() < 1e-6
@@ -328,7 +329,7 @@ def test_retinas_in_several_threads_give_their_sequential_results(compiled):
 def test_the_whole_retina_without_compiled_loops_computes_the_same(compiled, monkeypatch):
     """The torch code that GPUs and machines without a C compiler run, against the compiled loops: the same
     rates to rounding, and the same spikes but for cells at the threshold."""
-    from convis.filters import ganglion
+    from convis.functional import lif as ganglion
     x = 255 * np.random.RandomState(5).rand(2, 1, 150, 20, 26)
 
     def run():

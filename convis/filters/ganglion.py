@@ -4,53 +4,16 @@
 it with exact, event-driven leaky integrate-and-fire cells.  Both read the previous step's output of
 the stage before (see :mod:`convis.filters.retina`), and both are importable from there too.
 """
-import math
-
 import numpy as np
 import torch
 
-from ..noise import counter_normals, seed_key
+from ..functional.ganglion import GanglionInputParameters, GanglionInputState, ganglion_input, smooth_rectifier
+from ..functional.lif import LIFParameters, LIFState, ganglion_lif
+from ..noise import seed_key
 from .cell_arrays import cell_positions, check_cell_array
-from .ganglion_lif import compiled_lif as _compiled_lif, spike_times as _spike_times
-from .ganglion_lif import lif_native as _lif_native, lif_torch as _lif_torch
-from .retina_loops import ganglion_input_loop
-from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply
-from .temporal import exponential_recursion
+from .stage import _Stage, _check_state, _decay, _p, _param
 
 __all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier']
-
-
-def smooth_rectifier(v, v0, i0, lam):
-    """VirtualRetina's smooth rectifier N (Hz), exact form with the saturation G = 5e5 Hz.
-
-    .. math::
-
-        N(v) = G\\left(\\eta + (1-\\eta)\\frac{w}{1-\\eta+w}\\right) \\text{ for } w > 0, \\qquad
-        N(v) = \\frac{i_0}{1 - \\lambda (v - v_0)/i_0} \\text{ otherwise},
-
-    with ``eta = i0/G`` and ``w = lam (v - v0)/G``.  Continuous with slope ``lam`` at ``v0``, tends to 0
-    as v goes to minus infinity and to G as v goes to infinity.
-    """
-    i0 = torch.clamp(i0, min=1e-12)
-    g = SATURATION_HZ - i0
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (v, v0, i0, lam)):
-        d = (v - v0) * lam
-        # the two branches as one expression: each term vanishes (or is i0) on the other side of threshold
-        # at threshold (d = 0: every run's first step with v_0 = 0) only the positive branch carries the
-        # gradient (two clamps would both pass it, doubling it)
-        neg, pos = -torch.where(d < 0, d, torch.zeros_like(d)), torch.clamp(d, min=0)
-        return (i0 * i0) / (neg + i0) + pos * g / (pos + g)
-    # the same in place, slab by slab along time (the slabs stay in the processor's cache)
-    out = torch.empty_like(v)
-    flat_v, flat_out = v.reshape(-1), out.reshape(-1)
-    step = 1 << 16
-    for start in range(0, flat_v.numel(), step):
-        d = (flat_v[start:start + step] - v0).mul_(lam)
-        pos = torch.clamp(d, min=0)
-        o = flat_out[start:start + step]
-        torch.div(i0 * i0, d.clamp_(max=0).neg_().add_(i0), out=o)
-        o.add_(pos.mul(g).div_(pos.add_(g)))
-    return out
 
 
 class GanglionInput(_Stage):
@@ -102,47 +65,18 @@ class GanglionInput(_Stage):
             self.T = torch.zeros_like(x[:, :, :1])
         if self.input_prev is None:
             self.input_prev = torch.zeros_like(x[:, :, :1])
-        dt = self.resolution.dt
-        if compiled_loops_apply(self, x):
-            result = ganglion_input_loop(x, (self.input_prev, self.F, self.T), _decay(self.transient_tau_center, dt, x),
-                                         self.transient_relative_weight_center, self.sign, self.v_0,
-                                         max(float(self.i_0), 1e-12), self.lambda_G, SATURATION_HZ)
-            if result is not None:
-                rate, (self.input_prev, self.F, self.T) = result
-                return self._pool(rate, x)
-        v_prev = _shift(self.input_prev, x)
-        self.input_prev = x[:, :, -1:].clone()
-        f = exponential_recursion(v_prev, _decay(self.transient_tau_center, dt, x), self.F)
-        self.F = f[:, :, -1:].clone()
-        w, sign = _p(self.transient_relative_weight_center, x), _p(self.sign, x)
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (f, w, sign)):
-            t = v_prev - w * f
-            t_prev = sign * _shift(self.T, t)
-        else:                     # the same without temporary copies
-            t = f.mul_(-w).add_(v_prev)
-            t_prev = _shift(self.T, t).mul_(sign)
-        self.T = t[:, :, -1:].clone()
-        rate = smooth_rectifier(t_prev, _p(self.v_0, x), _p(self.i_0, x), _p(self.lambda_G, x))
-        return self._pool(rate, x)
-
-    def _pool(self, rate, x):
-        blur = self._blur(self.sigma_pool, x)
-        out = blur(rate) if blur is not None else rate
+        out, state = ganglion_input(x, GanglionInputState(self.input_prev, self.F, self.T), self.kernel_parameters(x))
+        self.input_prev, self.F, self.T = state
         self._keep(ganglion=out)
         return out
 
-
-_NATIVE = []
-
-
-def _native_lif():
-    """The compiled LIF loop (built once with the system C compiler into a cache folder), or None.
-
-    Set the environment variable ``CONVIS_NO_COMPILE=1`` to always use the torch loop.
-    """
-    if not _NATIVE:
-        _NATIVE.append(_compiled_lif())
-    return _NATIVE[0]
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.ganglion.GanglionInputParameters` of
+        :func:`convis.functional.ganglion.ganglion_input` for input like ``x``."""
+        return GanglionInputParameters(
+            e_transient=_decay(self.transient_tau_center, self.resolution.dt, x),
+            w_transient=_p(self.transient_relative_weight_center, x), sign=_p(self.sign, x), v_0=_p(self.v_0, x),
+            i_0=_p(self.i_0, x), lambda_G=_p(self.lambda_G, x), pool=self._blur(self.sigma_pool, x))
 
 
 class GanglionSpiking(_Stage):
@@ -320,85 +254,44 @@ class GanglionSpiking(_Stage):
             return counts.reshape(b, c, n_t, nx, ny).transpose(-1, -2)
         return counts.reshape(b, c, n_t, *prepared[2])
 
-    @staticmethod
-    def _chunk_inputs(layers, currents, start, noise, sd, g_l, slices):
-        """``Vinf = I/g_L`` (plus noise) of every step of the chunk [T, B, C, N] and the refractory draws.
+    def kernel_parameters(self):
+        """The :class:`~convis.functional.lif.LIFParameters` of :func:`convis.functional.lif.ganglion_lif`."""
+        return LIFParameters(float(self.g_L), float(self.noise_sigma), float(self.refr_mu), float(self.refr_sigma))
 
-        The current of step s is the input of step s - 1; the random numbers are each layer's counter-based
-        normals (:mod:`convis.noise`) of its seed, the step and the cell: stream 0 the membrane noise,
-        streams 1 and 2 the two refractory draws; they do not depend on how the input is cut into chunks.
-        """
-        first = currents[0]
-        b, c, n_t = first.shape[:3]
-        n = sum(x.shape[-1] for x in currents)
-        vinf = torch.empty((n_t, b, c, n), dtype=first.dtype, device=first.device)
-        for layer, x, sl in zip(layers, currents, slices):
-            vinf[0, ..., sl] = layer.current
-            vinf[1:, ..., sl] = x[:, :, :-1].movedim(2, 0)
-        vinf.div_(g_l)
-        rand_refr = (torch.empty((n_t, 2, b, c, n), dtype=first.dtype, device=first.device) if sd > 0 else None)
-        for layer, sl in zip(layers, slices):
-            cells = (b, c, sl.stop - sl.start)
-            key = seed_key(int(layer.noise_seed) if layer.noise_seed is not None else layer._seed)
-            if noise > 0:
-                z = counter_normals(key, start, n_t, b * c * cells[2], 0, noise, first.dtype, first.device)
-                vinf[..., sl] += z.reshape((n_t,) + cells)
-            if sd > 0:
-                for draw in (0, 1):
-                    z = counter_normals(key, start, n_t, b * c * cells[2], 1 + draw, 1.0, first.dtype, first.device)
-                    rand_refr[:, draw, ..., sl] = z.reshape((n_t,) + cells)
-        return vinf, rand_refr
+    def _noise_key(self):
+        return seed_key(int(self.noise_seed) if self.noise_seed is not None else self._seed)
 
     @staticmethod
     def _integrate(layers, currents):
-        """The exact LIF over the chunk for layers with equal parameters; returns their spike counts.
-
-        Per step: the refractory part of the step (V held at 0), then the free evolution
-        ``V -> Vinf + (V - Vinf) exp(-g_L t)`` with ``Vinf = I/g_L``; where it reaches 1, the exact
-        crossing time, reset, refractory period and possibly further spikes in the same step
-        (:mod:`convis.filters.ganglion_lif`).  The state ``refr_factor`` holds ``exp(g_L t_r)`` of the
-        remaining refractory time ``t_r`` (1 for a free cell), ``V`` the potential, both in double precision.
+        """The exact LIF over the chunk for layers with equal parameters (one call of
+        :func:`convis.functional.lif.ganglion_lif`, each layer's cells with the noise of its own seed); returns
+        their spike counts.  The state ``refr_factor`` holds ``exp(g_L t_r)`` of the remaining refractory time
+        ``t_r`` (1 for a free cell), ``V`` the potential, both in double precision.
         """
         first = layers[0]
         dt = first.resolution.dt
-        g_l = float(first.g_L)
-        mu, sd = float(first.refr_mu), float(first.refr_sigma)
-        noise = float(first.noise_sigma) * math.sqrt(2 * g_l / dt) / g_l
         record = first.record_spike_times
         sizes = [x.shape[-1] for x in currents]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         slices = [slice(int(offsets[j]), int(offsets[j + 1])) for j in range(len(layers))]
-        n_t = currents[0].shape[2]
-        v = torch.cat([l.V for l in layers], -1) if len(layers) > 1 else layers[0].V
-        rf = torch.cat([l.refr_factor for l in layers], -1) if len(layers) > 1 else layers[0].refr_factor
-        shape = tuple(v.shape)
-        start = int(round(float(first.steps)))
-        vinf, z = GanglionSpiking._chunk_inputs(layers, currents, start, noise, sd, g_l, slices)
-        vinf = vinf.reshape(n_t, -1)
-        # exp(g_L r) of the refractory periods r = max(0, mu + sd z) (the compiled loop reads them too)
-        e_refr = None if z is None else z.reshape(n_t, 2, -1).double().mul(sd).add(mu).clamp(min=0).mul(g_l).exp()
-        args = (vinf, e_refr, v.reshape(-1), rf.reshape(-1), math.exp(-dt * g_l), math.exp(g_l * mu), record)
-        native = _native_lif() if v.device.type == 'cpu' else None
-        counts, v, rf, log = _lif_native(native, *args) if native is not None else _lif_torch(*args)
-        counts = counts.to(vinf.dtype).reshape((n_t,) + shape)
-        v, rf = v.reshape(shape), rf.reshape(shape)
-        if record:
-            per = shape[1] * shape[2]
-            cells = log[1]
-            cols = [cells // per, cells // shape[2] % shape[1], cells % shape[2], _spike_times(log, start, dt, g_l)]
+        join = (lambda ts: torch.cat(ts, -1)) if len(layers) > 1 else (lambda ts: ts[0])  # noqa: E731
+        state = LIFState(join([l.V for l in layers]), join([l.refr_factor for l in layers]),
+                         join([l.current for l in layers]), int(round(float(first.steps))))
+        counts, state, spikes = ganglion_lif(join(currents), state, first.kernel_parameters(), dt,
+                                             [(l._noise_key(), n) for l, n in zip(layers, sizes)], record=record)
         results = []
         for j, layer in enumerate(layers):
             sl = slices[j]
-            layer.V, layer.refr_factor = v[..., sl].clone(), rf[..., sl].clone()
-            layer.current = currents[j][:, :, -1].clone()
-            layer.steps = torch.tensor(float(start + n_t), dtype=torch.float64)
+            layer.V, layer.refr_factor = state.V[..., sl].clone(), state.refr_factor[..., sl].clone()
+            layer.current = state.current[..., sl].clone()
+            layer.steps = torch.tensor(float(state.step), dtype=torch.float64)
             if record:
-                keep = (cols[2] >= offsets[j]) & (cols[2] < offsets[j + 1])
-                mine = [col[keep] for col in cols]
+                keep = (spikes[2] >= offsets[j]) & (spikes[2] < offsets[j + 1])
+                mine = [col[keep] for col in spikes]
                 mine[2] = mine[2] - int(offsets[j])
                 order = torch.argsort(mine[3], stable=True)
                 layer.spike_times.append(tuple(col[order] for col in mine))
-            results.append(counts[..., sl].movedim(0, 2))
+            results.append(counts[..., sl])
         return results
 
     def get_spike_times(self):

@@ -18,54 +18,12 @@ Intermediate maps of the last call are kept in ``layer.recorded`` for the names 
 import numpy as np
 import torch
 
+from ..functional.gain_control import GainControlParameters, GainControlState, contrast_gain_control
+from ..functional.outer_plexiform import OPLParameters, OPLState, leaky_heat, opl  # noqa: F401 (leaky_heat: here too)
 from .ganglion import GanglionInput, GanglionSpiking, smooth_rectifier  # noqa: F401 (the retina stages, here too)
-from .retina_loops import cgc_loop, leaky_heat_loop, opl_loop
-from .spatial import SeparableBlur
-from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, _shift, compiled_loops_apply  # noqa: F401
-from .temporal import exponential_recursion
+from .stage import SATURATION_HZ, _Stage, _check_state, _decay, _p, _param, compiled_loops_apply  # noqa: F401
 
 __all__ = ['OPL', 'Bipolar', 'GanglionInput', 'GanglionSpiking', 'SATURATION_HZ']
-
-def leaky_heat(u, e, blur, y_prev):
-    """Runs VirtualRetina's discrete leaky heat equation ``y[s] = B(e y[s-1] + (1-e) u[s])`` over time.
-
-    ``blur`` is a callable on the last two axes (or None for no blur: then a plain exponential low-pass,
-    computed time-parallel), ``y_prev`` the value before the chunk ``[B, C, 1, H, W]``.
-    """
-    if blur is None:
-        return exponential_recursion(u, e, y_prev)
-    # the compiled loop only without autograd: also when just the blur's sigma needs a gradient
-    blur_mats = tuple(m for m in (getattr(blur, 'a_rows', None), getattr(blur, 'a_cols', None)) if m is not None)
-    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, e, y_prev) + blur_mats)) \
-            and isinstance(blur, SeparableBlur) and float(e) > 1e-12:
-        y = leaky_heat_loop(u, e, blur, y_prev)
-        return y if y is not None else _leaky_heat_fused(u, e, blur, y_prev)
-    v = blur((1 - e) * u)
-    y = y_prev[:, :, 0]
-    out = []
-    for s in range(u.shape[2]):
-        y = e * blur(y) + v[:, :, s]
-        out.append(y)
-    return torch.stack(out, dim=2)
-
-
-def _leaky_heat_fused(u, e, blur, y_prev):
-    """The loop of :func:`leaky_heat` in place, without autograd: ``y = (e A_rows)(y + u (1-e)/e) A_cols^T``."""
-    b, c, n_t, h, w = u.shape
-    eye = lambda n: torch.eye(n, dtype=u.dtype, device=u.device)  # noqa: E731
-    rows = e * (blur.a_rows if blur.a_rows is not None else eye(h))
-    cols_t = (blur.a_cols if blur.a_cols is not None else eye(w)).transpose(0, 1).contiguous()
-    ut = u.movedim(2, 0).reshape(n_t, b * c, h, w).contiguous()
-    out = torch.empty_like(ut)
-    tmp, tmp2 = (torch.empty((b * c, h, w), dtype=u.dtype, device=u.device) for _ in range(2))
-    y = y_prev[:, :, 0].reshape(b * c, h, w)
-    ratio = float((1 - e) / e)
-    for s in range(n_t):
-        torch.add(y, ut[s], alpha=ratio, out=tmp)
-        torch.matmul(rows, tmp, out=tmp2)
-        torch.mm(tmp2.view(b * c * h, w), cols_t, out=out[s].view(b * c * h, w))
-        y = out[s]
-    return out.reshape(n_t, b, c, h, w).movedim(0, 2)
 
 
 class OPL(_Stage):
@@ -160,64 +118,32 @@ class OPL(_Stage):
             self.center, self.undershoot, self.receptor, self.surround = start[0], start[0], start[1], start[2]
         if self.cascade is None or self.cascade.shape[0] != n:
             self.cascade = start[0].unsqueeze(0).repeat(n, 1, 1, 1, 1, 1)
-        dt = self.resolution.dt
-        e_c = _decay(self.tau_center, dt, x)
-        blur_c = self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x)))
-        if n == 0 and not set(self.record) & {'center', 'receptor', 'horizontal'}:
-            out = self._forward_compiled(x, lum, e_c, blur_c, rest_r - rest_s)
-            if out is not None:
-                return out
-        u = self._lambda(x) * (x - lum)
-        cascade = []
-        for i in range(n):
-            u = exponential_recursion(u, e_c, self.cascade[i])
-            cascade.append(u[:, :, -1:])
-        if n:
-            self.cascade = torch.stack(cascade)
-        center = leaky_heat(u, e_c, blur_c, self.center)
-        c_prev = _shift(self.center, center)
-        self.center = center[:, :, -1:].clone()
-        if self._has_undershoot():
-            e_u = _decay(self.undershoot_tau_center, dt, x)
-            und = exponential_recursion(c_prev, e_u, self.undershoot)
-            self.undershoot = und[:, :, -1:].clone()
-            receptor = c_prev - _p(self.undershoot_relative_weight_center, x) * und
-        else:
-            receptor = center
-        r_prev = _shift(self.receptor, receptor)
-        self.receptor = receptor[:, :, -1:].clone()
-        e_s, blur_s = self._surround_operator(x)
-        surround = leaky_heat(_p(self.relative_weight, x) * r_prev, e_s, blur_s, self.surround)
-        self.surround = surround[:, :, -1:].clone()
-        out = receptor - surround + (rest_r - rest_s)
-        if self.record:
-            self._keep(center=center + rest_c, receptor=receptor + rest_r, horizontal=surround + rest_s)
+        record = {} if set(self.record) & {'center', 'receptor', 'horizontal'} else None
+        out, state = opl(x, OPLState(self.center, self.undershoot, self.receptor, self.surround, self.cascade),
+                         self.kernel_parameters(x, lum, rest_r - rest_s), record=record)
+        self.center, self.undershoot, self.receptor, self.surround, self.cascade = state
+        if record is not None:
+            self._keep(center=record['center'] + rest_c, receptor=record['receptor'] + rest_r,
+                       horizontal=record['horizontal'] + rest_s)
         else:
             self.recorded = {}
         return out
 
-
-    def _surround_operator(self, x):
+    def kernel_parameters(self, x, luminance_offset=0.0, output_offset=0.0):
+        """The :class:`~convis.functional.outer_plexiform.OPLParameters` of
+        :func:`convis.functional.outer_plexiform.opl` for input like ``x``: decays per step and blurs in pixels
+        from the parameters and the resolution."""
         dt = self.resolution.dt
-        return (_decay(self.tau_surround, dt, x),
-                self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x))))
-
-    def _forward_compiled(self, x, lum, e_c, blur_c, offset):
-        """The OPL as one compiled loop (CPU, no autograd, no cascade, no recorded inner map), or None where
-        that loop does not apply."""
-        if not compiled_loops_apply(self, x):
-            return None
-        e_s, blur_s = self._surround_operator(x)
-        dt = self.resolution.dt
-        result = opl_loop(x, (self.center, self.undershoot, self.receptor, self.surround),
-                          (e_c, blur_c), (e_s, blur_s), self._lambda(x), -lum, self._has_undershoot(),
-                          _decay(self.undershoot_tau_center, dt, x), _p(self.undershoot_relative_weight_center, x),
-                          _p(self.relative_weight, x), offset)
-        if result is None:
-            return None
-        out, (self.center, self.undershoot, self.receptor, self.surround) = result
-        self.recorded = {}
-        return out
+        e_c, e_s = _decay(self.tau_center, dt, x), _decay(self.tau_surround, dt, x)
+        return OPLParameters(
+            lambda_opl=self._lambda(x), luminance_offset=luminance_offset, e_center=e_c,
+            blur_center=self._blur(self.sigma_center, x, scale=torch.sqrt(dt / _p(self.tau_center, x))),
+            e_surround=e_s,
+            blur_surround=self._blur(self.sigma_surround, x, scale=torch.sqrt(dt / _p(self.tau_surround, x))),
+            w_surround=_p(self.relative_weight, x), undershoot=self._has_undershoot(),
+            e_undershoot=_decay(self.undershoot_tau_center, dt, x),
+            w_undershoot=_p(self.undershoot_relative_weight_center, x), output_offset=output_offset,
+            n_center=int(round(float(self.n_center))))
 
 
 class Bipolar(_Stage):
@@ -267,59 +193,18 @@ class Bipolar(_Stage):
         if self.V is None:
             self.V = torch.zeros_like(x[:, :, :1])
             self.g_A = torch.zeros_like(x[:, :, :1])
-        dt = self.resolution.dt
-        g0 = _p(self.g_leak, x)
-        lam = _p(self.lambda_amp, x)
-        no_feedback = (float(self.lambda_amp) == 0 and not (self.lambda_amp.requires_grad and torch.is_grad_enabled())
-                       and not bool(self.g_A.any()))
-        out = self._forward_compiled(x, g0, lam, dt, feedback=not no_feedback)
-        if out is not None:
-            return out
-        drive = _p(self.input_amp, x) * _shift(self.input_prev, x)
-        self.input_prev = x[:, :, -1:].clone()
-        if no_feedback:
-            a = torch.exp(-dt * g0)
-            v = exponential_recursion(drive / g0, a, self.V)
-            g_a = torch.zeros_like(v) if 'cgc_adaptation' in self.record else None
-            self.V = v[:, :, -1:].clone()
-            self._keep(bipolar=v, cgc_adaptation=g_a if 'cgc_adaptation' in self.record else None,
-                       cgc_attenuation=torch.zeros_like(v) + a if 'cgc_attenuation' in self.record else None)
-            return v
-        e_a = _decay(self.tau, dt, x)
-        blur = self._blur(self.adaptation_sigma, x)
-        v, g_a = self.V[:, :, 0], self.g_A[:, :, 0]
-        vs, gs, atts = [], [], []
-        want_att = 'cgc_attenuation' in self.record
-        for s in range(x.shape[2]):
-            g = g0 + g_a
-            att = torch.exp(-dt * g)
-            e_inf = drive[:, :, s] / g
-            w = lam * v * v / SATURATION_HZ
-            q = SATURATION_HZ * w / (1 + w)
-            q = blur(q) if blur is not None else q
-            v = e_inf + (v - e_inf) * att
-            g_a = e_a * g_a + (1 - e_a) * q
-            vs.append(v)
-            gs.append(g_a)
-            if want_att:
-                atts.append(att)
-        v_all, g_all = torch.stack(vs, 2), torch.stack(gs, 2)
-        self.V, self.g_A = v_all[:, :, -1:].clone(), g_all[:, :, -1:].clone()
-        self._keep(bipolar=v_all, cgc_adaptation=g_all,
-                   cgc_attenuation=torch.stack(atts, 2) if want_att else None)
-        return v_all
+        record = {} if set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} else None
+        v, state = contrast_gain_control(x, GainControlState(self.input_prev, self.V, self.g_A),
+                                         self.kernel_parameters(x), self.resolution.dt, record=record)
+        self.input_prev, self.V, self.g_A = state
+        self._keep(bipolar=v, **(record or {}))
+        return v
 
-
-    def _forward_compiled(self, x, g0, lam, dt, feedback=True):
-        """The gain-control loop compiled (CPU, no autograd, no recorded adaptation maps), or None where it
-        does not apply."""
-        if set(self.record) & {'cgc_adaptation', 'cgc_attenuation'} or not compiled_loops_apply(self, x):
-            return None
-        result = cgc_loop(x, (self.input_prev, self.V, self.g_A), _p(self.input_amp, x), g0, lam, dt,
-                          _decay(self.tau, dt, x), SATURATION_HZ,
-                          self._blur(self.adaptation_sigma, x) if feedback else None, feedback)
-        if result is None:
-            return None
-        v_all, (self.input_prev, self.V, self.g_A) = result
-        self._keep(bipolar=v_all)
-        return v_all
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.gain_control.GainControlParameters` of
+        :func:`convis.functional.gain_control.contrast_gain_control` for input like ``x`` (Hz, decay per step,
+        blur in pixels)."""
+        return GainControlParameters(input_amp=_p(self.input_amp, x), g_leak=_p(self.g_leak, x),
+                                     lambda_amp=_p(self.lambda_amp, x),
+                                     e_adaptation=_decay(self.tau, self.resolution.dt, x),
+                                     blur=self._blur(self.adaptation_sigma, x))

@@ -6,12 +6,10 @@ both build on this module, so neither imports the other's private parts.
 import numpy as np
 import torch
 
+from ..functional.gain_control import SATURATION_HZ  # noqa: F401 (the stages' constant, here too)
 from ..layer import Layer
 from ..variables import Parameter
 from .spatial import blur_operator
-
-SATURATION_HZ = 5e5
-"""The constant G (Hz) of VirtualRetina's soft saturations (gain-control Q and ganglion rectifier N)."""
 
 
 def _param(value, doc, unit, key=None, bounds=(None, None), scale='linear', slider=None, grad=True, **meta):

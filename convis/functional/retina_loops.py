@@ -8,11 +8,12 @@
 * :func:`cgc_loop`: the contrast gain control (bipolar stage with its blurred feedback);
 * :func:`ganglion_input_loop`: a ganglion layer's transient high-pass and smooth rectifier.
 
-Blurs are separable (:class:`~convis.filters.spatial.SeparableBlur`) or have one matrix per line
-(:class:`~convis.filters.spatial.PerLineBlur`, VirtualRetina's log-polar scheme).  Each function returns None
-where it does not apply (no C compiler, ``CONVIS_NO_COMPILE``, a GPU): the stages then run their torch code,
-which computes the same (see :mod:`convis.native`).  The C source is ``convis/csrc/heat.c`` (with
-``heat_body.h``); the declarations are in ``convis/csrc/convis_loops.h``.
+Blurs are separable (:class:`~convis.filters.spatial.SeparableBlur`: ``a_rows``, ``a_cols``, ``sigma_rows``,
+``sigma_cols``) or have one matrix per line (:class:`~convis.filters.spatial.PerLineBlur`: ``mats``,
+VirtualRetina's log-polar scheme).  Each function returns None where it does not apply (no C compiler,
+``CONVIS_NO_COMPILE``, a GPU): the kernels of :mod:`convis.functional` then run their torch code, which
+computes the same (see :mod:`convis.native`).  The C source is ``convis/csrc/heat.c`` (with ``heat_body.h``);
+the declarations are in ``convis/csrc/convis_loops.h``.
 """
 import threading
 from collections import OrderedDict
@@ -21,8 +22,9 @@ import torch
 
 from ..native import (BAND_TOLERANCE, _number, _ranges, _significant, compile_c_library, ffi, matrix_diagonals,
                       pointer)
+from .deriche import deriche_coefficients
 
-__all__ = ['leaky_heat_loop', 'opl_loop', 'cgc_loop', 'ganglion_input_loop']
+__all__ = ['leaky_heat_loop', 'opl_loop', 'cgc_loop', 'ganglion_input_loop', 'use_compiled']
 
 _LANES, _ROWS = 16, 4
 """LANES and ROWS of heat.c: the column blocks and row groups of its products."""
@@ -122,8 +124,6 @@ band 1.5 times (``benchmarks/bench_retina.py --blurs``)."""
 
 def _recursive_operands(blur, e):
     """Deriche coefficients (scaled by ``e`` on the first blurred axis) of a separable blur for mode 2."""
-    from .spatial import deriche_coefficients
-
     def coefficients(sigma, scale):
         c0, c1, c2, c3, a = deriche_coefficients(sigma)
         c0, c1, c2, c3 = (scale * v for v in (c0, c1, c2, c3))
@@ -215,8 +215,8 @@ def opl_loop(x, states, center, surround, lam, offset_in, undershoot, e_u, w_u, 
     """VirtualRetina's OPL (centre and surround leaky heat equations, undershoot) as one compiled loop.
 
     ``x`` ``[B, C, T, H, W]``: the input; the centre's input is ``lam (x + offset_in)``.  ``states``: the
-    tensors ``(C, U, R, S)`` of :class:`convis.filters.retina.OPL` (``[B, C, 1, H, W]``; copies are updated and
-    returned).  ``center``/``surround``: ``(e, blur)`` of each leaky heat equation (blur: None, a
+    tensors ``(C, U, R, S)`` of :func:`convis.functional.outer_plexiform.opl` (``[B, C, 1, H, W]``; copies are
+    updated and returned).  ``center``/``surround``: ``(e, blur)`` of each leaky heat equation (blur: None, a
     :class:`~convis.filters.spatial.SeparableBlur` or a log-polar blur); ``undershoot`` (bool), ``e_u``, ``w_u``:
     the undershoot; ``w_s``: the surround's weight; ``offset_out`` added to the output.
     Returns ``(out, (C, U, R, S))`` or None when no compiled loop applies (no compiler, a GPU, ``e`` = 0).
@@ -246,7 +246,7 @@ def cgc_loop(x, states, amp, g0, lam, dt, e_a, saturation, blur, feedback=True):
     """VirtualRetina's contrast gain control (the bipolar stage with feedback) as one compiled loop.
 
     ``x`` ``[B, C, T, H, W]``: the OPL output; ``states``: ``(input_prev, V, g_A)`` of
-    :class:`convis.filters.retina.Bipolar` (``[B, C, 1, H, W]``; copies are updated and returned);
+    :func:`convis.functional.gain_control.contrast_gain_control` (``[B, C, 1, H, W]``; copies are updated and returned);
     ``amp`` (Hz), ``g0`` (Hz), ``lam`` (Hz), ``dt`` (s), ``e_a`` the adaptation's decay per step,
     ``saturation`` (Hz), ``blur`` the adaptation blur (None: identity; separable or log-polar);
     ``feedback=False`` (only when ``lam`` = 0 and ``g_A`` = 0) leaves the adaptation out: a low-pass of the input.
@@ -274,7 +274,7 @@ def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
     compiled loop.
 
     ``x`` ``[B, C, T, H, W]``: the bipolar signal; ``states``: ``(input_prev, F, T)`` of
-    :class:`convis.filters.ganglion.GanglionInput` (``[B, C, 1, H, W]``; copies are updated and returned);
+    :func:`convis.functional.ganglion.ganglion_input` (``[B, C, 1, H, W]``; copies are updated and returned);
     ``e`` the transient's decay per step, ``w`` its weight, ``sign`` +1/-1, ``v0``, ``i0`` (Hz, > 0),
     ``lam`` (Hz), ``saturation`` (Hz).  Returns ``(rates [B, C, T, H, W], (input_prev, F, T))`` or None.
     """
@@ -290,3 +290,39 @@ def ganglion_input_loop(x, states, e, w, sign, v0, i0, lam, saturation):
     return out, tuple(st)
 
 
+
+
+def _operand_tensors(obj):
+    """The tensors in ``obj``: a tensor, a sequence, a blur (its matrices) or None."""
+    if obj is None:
+        return ()
+    if isinstance(obj, torch.Tensor):
+        return (obj,)
+    if isinstance(obj, (tuple, list)):
+        return tuple(t for o in obj for t in _operand_tensors(o))
+    mats = (getattr(obj, 'a_rows', None), getattr(obj, 'a_cols', None)) + tuple(getattr(obj, 'mats', None) or ())
+    return tuple(m for m in mats if isinstance(m, torch.Tensor))
+
+
+def use_compiled(x, operands, compiled=None):
+    """Whether a kernel runs its compiled loop on ``x``: ``compiled`` is not False, ``x`` is on the CPU and no
+    gradient is asked of ``x`` or of the ``operands`` (tensors, blurs, sequences of them).
+
+    ``compiled=True`` requires the loop: a RuntimeError where it cannot run (the kernels raise it too when the
+    loop is missing).
+    """
+    if compiled is False:
+        return False
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in _operand_tensors((x,) + tuple(operands)))
+    if x.device.type != 'cpu' or grad:
+        if compiled:
+            raise RuntimeError('the compiled loop runs on CPU tensors without autograd only')
+        return False
+    return True
+
+
+def missing(compiled, what):
+    """Raises where the compiled loop was required (``compiled=True``) but gave no result."""
+    if compiled:
+        raise RuntimeError('the compiled %s loop is not available here (no C compiler, CONVIS_NO_COMPILE, another '
+                           'dtype, or a blur it does not take)' % what)

@@ -1,17 +1,26 @@
-"""The exact, event-driven step of VirtualRetina's leaky integrate-and-fire ganglion cells, over a chunk.
+"""VirtualRetina's noisy leaky integrate-and-fire ganglion cells, exact and event driven, as a pure function.
 
-:class:`~convis.filters.ganglion.GanglionSpiking` prepares ``Vinf = I/g_L`` (plus noise) for every step
-and cell and runs one of three equivalent loops: a small C function (``convis/csrc/lif.c``, compiled once),
-the same in torch operations on the cells that fire (:func:`lif_exact`), or on all cells with a fixed
-number of spikes per step and no host synchronisation (:func:`lif_masked`, used on GPUs).
+.. math::
+
+    \\frac{dV}{dt} = I + \\sigma_V\\sqrt{2 g_L/dt}\\,\\xi - g_L V, \\qquad
+    V \\geq 1 \\Rightarrow \\text{spike}, V \\leftarrow 0 \\text{ for } \\max(0, \\mathcal{N}(\\mu_r, \\sigma_r))
+
+:func:`ganglion_lif` prepares ``Vinf = I/g_L`` (plus the counter-based noise of :mod:`convis.noise`) for every
+step and cell and runs one of three equivalent loops: a small C function (``convis/csrc/lif.c``, compiled
+once), the same in torch operations on the cells that fire (:func:`lif_exact`), or on all cells with a fixed
+number of spikes per step and no host synchronisation (:func:`lif_masked`, used on GPUs).  Units: ``I`` and
+``g_L`` in Hz, ``dt``, ``refr_mu`` and ``refr_sigma`` in seconds, ``sigma_V`` in units of the threshold.
 """
 import math
+from typing import NamedTuple
 
 import torch
 
 from ..native import compile_c_library, pointer
+from ..noise import counter_normals
 
-__all__ = ['MAX_REPEATS', 'compiled_lif', 'lif_torch', 'lif_native', 'spike_times']
+__all__ = ['MAX_REPEATS', 'LIFParameters', 'LIFState', 'ganglion_lif', 'compiled_lif', 'lif_torch', 'lif_native',
+           'spike_times']
 
 
 # ------------------------------------------------------------------------------------------ the LIF step
@@ -213,3 +222,111 @@ def spike_times(log, start, dt, g_l):
     """Times (s) of the logged spikes: ``(start + step) dt + dt + log(P Q)/g_L``."""
     step, _, pq = log
     return (step + start).to(torch.float64) * dt + (torch.log(pq) / g_l + dt)
+
+
+_NATIVE = []
+
+
+def _native_lif():
+    """The compiled LIF loop (built once with the system C compiler into a cache folder), or None.
+
+    Set the environment variable ``CONVIS_NO_COMPILE=1`` to always use the torch loop.
+    """
+    if not _NATIVE:
+        _NATIVE.append(compiled_lif())
+    return _NATIVE[0]
+
+
+class LIFParameters(NamedTuple):
+    """Parameters of the ganglion cells (floats): ``g_L`` (Hz), ``noise_sigma`` (sigma_V, the stationary
+    standard deviation of V in units of the threshold), ``refr_mu`` and ``refr_sigma`` (s) of the refractory
+    period ``max(0, N(refr_mu, refr_sigma))``."""
+    g_L: float
+    noise_sigma: float = 0.0
+    refr_mu: float = 0.0
+    refr_sigma: float = 0.0
+
+
+class LIFState(NamedTuple):
+    """The cells' state before a chunk, each ``[B, C, N]``: ``V`` the potential, ``refr_factor`` ``exp(g_L t_r)``
+    of the remaining refractory time ``t_r`` (1 for a free cell, float64), ``current`` the input (Hz) of the last
+    step before the chunk (the current of a step is the input of the step before); ``step`` the number of steps
+    run before (int: it places the chunk in the noise)."""
+    V: torch.Tensor
+    refr_factor: torch.Tensor
+    current: torch.Tensor
+    step: int
+
+
+def _noise_segments(keys, n):
+    segments = [(keys, n)] if isinstance(keys, int) else [(int(k), int(w)) for k, w in keys]
+    if sum(w for _, w in segments) != n:
+        raise ValueError('the noise segments %s do not cover the %d cells' % ([w for _, w in segments], n))
+    return segments
+
+
+def _drive(current, state, params, dt, segments):
+    """``Vinf = I/g_L`` plus the membrane noise [T, B, C, N] and the refractory normals [T, 2, B, C, N] (or None).
+
+    Stream 0 of each segment's key is the membrane noise, streams 1 and 2 the two refractory draws, indexed by
+    the step and the cell ``(b, c, n)`` of the segment: they do not depend on how the input is cut into chunks.
+    """
+    b, c, n_t, n = current.shape
+    g_l, sd = float(params.g_L), float(params.refr_sigma)
+    noise = float(params.noise_sigma) * math.sqrt(2 * g_l / dt) / g_l
+    vinf = torch.empty((n_t, b, c, n), dtype=current.dtype, device=current.device)
+    vinf[0] = state.current
+    vinf[1:] = current[:, :, :-1].movedim(2, 0)
+    vinf.div_(g_l)
+    rand_refr = torch.empty((n_t, 2, b, c, n), dtype=current.dtype, device=current.device) if sd > 0 else None
+    start = 0
+    for key, width in segments:
+        sl = slice(start, start + width)
+        start += width
+        if noise > 0:
+            z = counter_normals(key, state.step, n_t, b * c * width, 0, noise, current.dtype, current.device)
+            vinf[..., sl] += z.reshape(n_t, b, c, width)
+        if sd > 0:
+            for draw in (0, 1):
+                z = counter_normals(key, state.step, n_t, b * c * width, 1 + draw, 1.0, current.dtype,
+                                    current.device)
+                rand_refr[:, draw, ..., sl] = z.reshape(n_t, b, c, width)
+    return vinf, rand_refr
+
+
+def ganglion_lif(current, state, params, dt, keys, record=False, compiled=None):
+    """Integrates the cells over a chunk: returns ``(counts, state, spikes)``.
+
+    current : ``[B, C, T, N]`` (Hz) the input of every step and cell (step s integrates the input of step s-1)
+    state : :class:`LIFState` before the chunk;  params : :class:`LIFParameters`;  dt : the step (s)
+    keys : the noise key (:func:`convis.noise.seed_key` of a seed), or ``[(key, n), ...]``: consecutive groups
+        of ``n`` cells along N with their own keys (several layers in one loop)
+    record : whether to return the spikes as ``(batch, channel, cell, time_s)`` tensors (in the order of the
+        loop: by step, cell and spike), else None
+    compiled : None runs the compiled loop on the CPU when there is one, False the torch loops (the
+        reference), True requires the compiled loop
+
+    ``counts`` ``[B, C, T, N]`` (dtype of ``current``) are the spikes per step; the state returned is the one
+    after the chunk (V and refr_factor in float64), so two calls equal one call on the whole chunk.
+    """
+    b, c, n_t, n = current.shape
+    g_l, mu, sd = float(params.g_L), float(params.refr_mu), float(params.refr_sigma)
+    if not g_l > 0:
+        raise ValueError('g_L must be positive, not %g' % g_l)
+    vinf, z = _drive(current, state, params, dt, _noise_segments(keys, n))
+    vinf = vinf.reshape(n_t, -1)
+    # exp(g_L r) of the refractory periods r = max(0, mu + sd z) (the compiled loop reads them too)
+    e_refr = None if z is None else z.reshape(n_t, 2, -1).double().mul(sd).add(mu).clamp(min=0).mul(g_l).exp()
+    args = (vinf, e_refr, state.V.reshape(-1), state.refr_factor.reshape(-1), math.exp(-dt * g_l),
+            math.exp(g_l * mu), record)
+    native = _native_lif() if compiled is not False and state.V.device.type == 'cpu' else None
+    if compiled and native is None:
+        raise RuntimeError('the compiled LIF loop is not available here (no C compiler, CONVIS_NO_COMPILE or a GPU)')
+    counts, v, rf, log = lif_native(native, *args) if native is not None else lif_torch(*args)
+    shape = (b, c, n)
+    counts = counts.to(vinf.dtype).reshape((n_t,) + shape).movedim(0, 2)
+    spikes = None
+    if record:
+        cells = log[1]
+        spikes = (cells // (c * n), cells // n % c, cells % n, spike_times(log, state.step, dt, g_l))
+    return counts, LIFState(v.reshape(shape), rf.reshape(shape), current[:, :, -1].clone(), state.step + n_t), spikes
