@@ -21,12 +21,13 @@ torch's square root is not correctly rounded).  The compiled loop is ``convis/cs
 polynomial coefficients are those of :data:`_SERIES`, written out (rounded to float for float32).
 """
 import math
+import numbers
 
 import torch
 
 from .native import compile_c_library, pointer
 
-__all__ = ['counter_normals', 'seed_key']
+__all__ = ['counter_normals', 'seed_key', 'check_seed', 'Seeded']
 
 _G1, _G2 = 0x9E3779B97F4A7C15, 0xD1B54A32D192ED03
 _M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
@@ -47,6 +48,47 @@ def _mix(z):
     z = ((z ^ (z >> 30)) * _M1) & _MASK
     z = ((z ^ (z >> 27)) * _M2) & _MASK
     return z ^ (z >> 31)
+
+
+def check_seed(seed):
+    """A layer's seed: an integer in [0, 2**63), or None for one drawn from torch's global generator (so that
+    ``torch.manual_seed`` makes it reproducible too).  Anything else raises a ValueError."""
+    if seed is None:
+        return int(torch.randint(0, 2 ** 62, (1,)))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
+        raise ValueError('seed must be a non-negative integer below 2**63 (or None), not %r' % (seed,))
+    return int(seed)
+
+
+class Seeded(object):
+    """The seed API that every noisy layer shares (a mixin; the layer defines :meth:`_restart_noise`).
+
+    * ``Layer(seed=n)``: ``n`` an integer in [0, 2**63); ``None`` (the default) draws one from torch's global
+      generator (:func:`check_seed`); anything else is a ValueError.
+    * ``layer.seed(n)`` (also ``layer.set_seed(n)``): sets the seed and restarts the layer's noise from it,
+      keeping its other states (potentials, refractory periods); returns the layer.  ``seed()`` draws a new one.
+    * ``layer.seed_value``: the seed in use.
+    * Two layers with the same seed and parameters give the same spikes for the same input, for any chunking;
+      ``clear_state()`` keeps the seed, so a cleared layer repeats its first run; ``get_state``/``set_state`` and
+      ``push_state``/``pop_state`` carry the noise's position with the other states.
+    """
+
+    def seed(self, seed=None):
+        """Sets the seed (None: a new one from torch's global generator), restarts the noise from it and returns
+        the layer (see :class:`Seeded`)."""
+        self._seed = check_seed(seed)
+        self._restart_noise()
+        return self
+
+    set_seed = seed
+
+    @property
+    def seed_value(self):
+        """The seed in use (an int)."""
+        return self._seed
+
+    def _restart_noise(self):
+        raise NotImplementedError
 
 
 def seed_key(seed):

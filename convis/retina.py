@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .layer import Layer
+from .noise import Seeded, check_seed
 from .output import Output, _check_finite
 from .filters.retina import OPL, Bipolar, GanglionInput, GanglionSpiking, compiled_loops_apply
 from .variables import Resolution, user_default_resolution
@@ -109,7 +110,7 @@ class _TreeSnapshot(object):
 _CONTAINERS = ('_parameters', '_buffers', '_modules', '_virtual_parameters', '_state_defaults')
 
 
-class Retina(Layer):
+class Retina(Seeded, Layer):
     """A VirtualRetina model: OPL, contrast gain control (bipolar) and ganglion layers (input + spikes).
 
     .. math::
@@ -136,8 +137,9 @@ class Retina(Layer):
     record : tuple of str
         intermediate maps to add to the output: any of ``'center', 'receptor', 'horizontal', 'opl',
         'bipolar', 'cgc_adaptation', 'cgc_attenuation', 'ganglion_0', 'ganglion_1', ...``
-    seed : int
-        seed of the spiking noise (see :meth:`seed`)
+    seed : int or None
+        seed of the spiking noise: ganglion layer k gets ``seed + 7919 k``; None draws one from torch's global
+        generator (the seed API of :class:`convis.noise.Seeded`: ``seed(n)``, ``set_seed(n)``, ``seed_value``)
 
     Outputs (an :class:`~convis.base.Output`): one entry per enabled ganglion layer, keyed
     ``ganglion_spikes_ON`` / ``ganglion_spikes_OFF`` by sign (``_<k>`` appended when a sign repeats; the
@@ -173,7 +175,7 @@ class Retina(Layer):
         self._ganglia = []
         self.record = tuple(record)
         self._timing = []
-        self._seed_value = seed
+        self._seed = check_seed(seed)
         # the global settings (convis.set_steps_per_second, set_pixel_per_degree) made before the retina
         # is built replace the default configuration's; a configuration given here keeps its own values
         user = user_default_resolution()
@@ -313,7 +315,7 @@ class Retina(Layer):
             has_spikes = channel is not None
             if has_spikes:
                 spk = old.get('gang_%d_spikes' % k) or GanglionSpiking(
-                    seed=None if self._seed_value is None else self._seed_value + 7919 * k).to(device=device, dtype=dtype)
+                    seed=self._layer_seed(k)).to(device=device, dtype=dtype)
                 _parse_stage(spk, view, 'ganglion-layers.%d.spiking-channel.' % i, key)
                 spk.set_cells(array=self._cell_array(channel, border, self.log_polar))
                 setattr(self, 'gang_%d_spikes' % k, spk)
@@ -360,15 +362,16 @@ class Retina(Layer):
                 % (r.steps_per_second, r.pixel_per_degree, r.input_luminosity_range, ', '.join(self._keys) or 'none',
                    ', log-polar %s' % (self.log_polar,) if self.log_polar else ''))
 
-    def seed(self, seed):
-        """Seeds the random generators of all spiking layers (layer k gets ``seed + 7919 k``); returns self."""
-        self._seed_value = int(seed)
+    def _layer_seed(self, k):
+        """The seed of ganglion layer k: ``seed + 7919 k`` (modulo 2**63)."""
+        return (self._seed + 7919 * k) % (2 ** 63)
+
+    def _restart_noise(self):
+        """Seeds the noise of every spiking layer: ganglion layer k gets ``seed + 7919 k``."""
         for k, _ in self._ganglia:
             spk = getattr(self, 'gang_%d_spikes' % k, None)
             if spk is not None:
-                spk.seed(self._seed_value + 7919 * k)
-                spk.clear_state()
-        return self
+                spk.seed(self._layer_seed(k))
 
     # ------------------------------------------------------------------ running
     INPUT_BOUND = 1e6

@@ -9,7 +9,7 @@ import torch
 
 from ..functional.ganglion import GanglionInputParameters, GanglionInputState, ganglion_input, smooth_rectifier
 from ..functional.lif import LIFParameters, LIFState, ganglion_lif
-from ..noise import seed_key
+from ..noise import Seeded, seed_key
 from .cell_arrays import cell_positions, check_cell_array
 from .stage import _Stage, _check_state, _decay, _p, _param
 
@@ -79,7 +79,7 @@ class GanglionInput(_Stage):
             i_0=_p(self.i_0, x), lambda_G=_p(self.lambda_G, x), pool=self._blur(self.sigma_pool, x))
 
 
-class GanglionSpiking(_Stage):
+class GanglionSpiking(Seeded, _Stage):
     """Leaky integrate-and-fire ganglion cells, integrated exactly (event driven) with a refractory period.
 
     .. math::
@@ -135,15 +135,10 @@ class GanglionSpiking(_Stage):
             self.register_state(name, None)
         self.seed(seed)
 
-    def seed(self, seed=None):
-        """Seeds the layer's noise and random generator (``None``: a seed drawn from torch's global generator)."""
-        if seed is None:
-            seed = int(torch.randint(0, 2 ** 62, (1,)))
-        self._seed = int(seed)
+    def _restart_noise(self):
         self.register_state('rng', torch.Generator().manual_seed(self._seed).get_state())
         # a state: get_state/set_state carry the noise over to another layer, clear_state keeps the seed
         self.register_state('noise_seed', torch.tensor(self._seed, dtype=torch.int64))
-        return self
 
     def set_cells(self, positions_deg=None, grid=None, array=None):
         """Chooses the cells: every pixel (no argument), positions in degrees, or a VirtualRetina array.

@@ -63,7 +63,7 @@ def contrast_gain_control(x, state, params, dt, record=None, compiled=None):
     p = params
     lam = p.lambda_amp
     lam_grad = isinstance(lam, torch.Tensor) and lam.requires_grad and torch.is_grad_enabled()
-    no_feedback = float(lam) == 0 and not lam_grad and not bool(state.g_A.any())
+    no_feedback = float(torch.as_tensor(lam).detach()) == 0 and not lam_grad and not bool(state.g_A.any())
     if record is None and use_compiled(x, (p.input_amp, p.g_leak, lam, p.e_adaptation,
                                            p.blur if not no_feedback else None) + tuple(state), compiled):
         result = cgc_loop(x, tuple(state), p.input_amp, p.g_leak, lam, dt, p.e_adaptation, SATURATION_HZ,

@@ -1,7 +1,7 @@
 """The base class of the spiking neurons: state checks and a seedable noise source that is part of the state.
 
 Every noisy neuron draws its random numbers from its own :class:`torch.Generator`, seeded with
-``seed`` (an argument of every neuron, or :meth:`SpikingLayer.set_seed`).  The numbers are drawn step
+``seed`` (an argument of every neuron, or ``layer.seed(n)``: the seed API of :class:`convis.noise.Seeded`).  The numbers are drawn step
 by step in a fixed order, and the generator's position is kept as the state ``noise_state``, so
 
 * a run in chunks of any length gives exactly the spikes of one whole run;
@@ -14,47 +14,33 @@ by step in a fixed order, and the generator's position is kept as the state ``no
 True
 """
 import math
-import numbers
 
 import torch
 
 from ...layer import Layer
+from ...noise import Seeded, check_seed
 
 __all__ = ['SpikingLayer']
 
 _MIN_RATE = 1e-12  # leak rates below this (Hz) are treated as this: the exact formulas stay finite
 
 
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
-        raise ValueError('seed must be a non-negative integer below 2**63, not %r' % (seed,))
-    return int(seed)
-
-
-class SpikingLayer(Layer):
+class SpikingLayer(Seeded, Layer):
     """A layer with per-pixel states created on the first chunk, and its own seedable noise.
 
-    ``seed=None`` draws a seed from torch's global generator (so ``torch.manual_seed`` makes it
-    reproducible too).  Subclasses call :meth:`_generator` at the start of ``forward`` and
-    :meth:`_keep_generator` at its end.
+    ``seed``, ``seed(n)``, ``set_seed(n)`` and ``seed_value`` are the seed API of :class:`convis.noise.Seeded`
+    (``seed=None`` draws a seed from torch's global generator).  Subclasses call :meth:`_generator` at the start
+    of ``forward`` and :meth:`_keep_generator` at its end.
     """
 
     def __init__(self, seed=None):
         super().__init__()
-        self._seed = int(torch.randint(0, 2 ** 62, (1,))) if seed is None else _check_seed(seed)
+        self._seed = check_seed(seed)
         self._rng = None
         self.register_state('noise_state', None)
 
-    @property
-    def seed(self):
-        """The seed the noise starts from (after construction, ``set_seed`` or ``clear_state``)."""
-        return self._seed
-
-    def set_seed(self, seed):
-        """Sets the seed and restarts the noise from it (the other states are kept); returns the layer."""
-        self._seed = _check_seed(seed)
+    def _restart_noise(self):
         self.noise_state = None
-        return self
 
     def _generator(self, device):
         """The layer's generator on ``device``, at the position stored in ``noise_state``."""
