@@ -7,7 +7,8 @@ the stage before (see :mod:`convis.filters.retina`), and both are importable fro
 import numpy as np
 import torch
 
-from ..functional.ganglion import GanglionInputParameters, GanglionInputState, ganglion_input, smooth_rectifier
+from ..functional.ganglion import GanglionInputParameters, GanglionInputState, ganglion_input
+from ..functional.ganglion import smooth_rectifier  # noqa: F401 (re-exported)
 from ..functional.lif import LIFParameters, LIFState, ganglion_lif
 from ..noise import Seeded, seed_key
 from .cell_arrays import cell_positions, check_cell_array
