@@ -28,11 +28,6 @@ def _decay(tau, dt, like):
     return torch.exp(-dt / _p(tau, like))
 
 
-def _shift(prev, x):
-    """The sequence one step late: ``[prev, x[0], ..., x[T-2]]`` along time (dim 2)."""
-    return torch.cat([prev, x[:, :, :-1]], dim=2)
-
-
 def compiled_loops_apply(layer, x):
     """Whether ``layer`` runs its compiled loops on ``x``: on the CPU, with no parameter needing a gradient."""
     return x.device.type == 'cpu' and not (torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters()))

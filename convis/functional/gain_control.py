@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .recursion import exponential_recursion
+from .recursion import exponential_recursion, one_step_late
 from .retina_loops import cgc_loop, missing, use_compiled
 
 __all__ = ['SATURATION_HZ', 'GainControlParameters', 'GainControlState', 'contrast_gain_control']
@@ -47,10 +47,6 @@ class GainControlState(NamedTuple):
     g_A: torch.Tensor
 
 
-def _shift(prev, x):
-    return torch.cat([prev, x[:, :, :-1]], dim=2)
-
-
 def contrast_gain_control(x, state, params, dt, record=None, compiled=None):
     """Runs the gain control over a chunk ``x`` ``[B, C, T, H, W]`` (the OPL current): returns ``(V, state)``.
 
@@ -75,7 +71,7 @@ def contrast_gain_control(x, state, params, dt, record=None, compiled=None):
     elif compiled and record is not None:
         raise RuntimeError('the compiled gain-control loop records no adaptation maps')
     g0 = p.g_leak
-    drive = p.input_amp * _shift(state.input_prev, x)
+    drive = p.input_amp * one_step_late(state.input_prev, x)
     input_prev = x[:, :, -1:].clone()
     if no_feedback:
         a = torch.exp(-dt * g0)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .gain_control import SATURATION_HZ
-from .recursion import exponential_recursion
+from .recursion import exponential_recursion, one_step_late
 from .retina_loops import ganglion_input_loop, missing, use_compiled
 
 __all__ = ['GanglionInputParameters', 'GanglionInputState', 'ganglion_input', 'smooth_rectifier']
@@ -79,10 +79,6 @@ class GanglionInputState(NamedTuple):
     T: torch.Tensor
 
 
-def _shift(prev, x):
-    return torch.cat([prev, x[:, :, :-1]], dim=2)
-
-
 def ganglion_input(x, state, params, compiled=None):
     """Runs the ganglion input over a chunk ``x`` ``[B, C, T, H, W]`` (bipolar signal): returns ``(I_G, state)``.
 
@@ -101,16 +97,16 @@ def ganglion_input(x, state, params, compiled=None):
         rate, st = result
         state = GanglionInputState(*st)
     else:
-        v_prev = _shift(state.input_prev, x)
+        v_prev = one_step_late(state.input_prev, x)
         f = exponential_recursion(v_prev, p.e_transient, state.F)
         f_last = f[:, :, -1:].clone()
         w, sign = p.w_transient, p.sign
         if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (f, w, sign)):
             t = v_prev - w * f
-            t_prev = sign * _shift(state.T, t)
+            t_prev = sign * one_step_late(state.T, t)
         else:                     # the same without temporary copies
             t = f.mul_(-w).add_(v_prev)
-            t_prev = _shift(state.T, t).mul_(sign)
+            t_prev = one_step_late(state.T, t).mul_(sign)
         state = GanglionInputState(x[:, :, -1:].clone(), f_last, t[:, :, -1:].clone())
         rate = smooth_rectifier(t_prev, p.v_0, p.i_0, p.lambda_G)
     return (p.pool(rate) if p.pool is not None else rate), state

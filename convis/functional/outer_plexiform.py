@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .recursion import exponential_recursion
+from .recursion import exponential_recursion, one_step_late
 from .retina_loops import leaky_heat_loop, missing, opl_loop, use_compiled
 
 __all__ = ['OPLParameters', 'OPLState', 'opl', 'leaky_heat']
@@ -58,11 +58,6 @@ class OPLState(NamedTuple):
     receptor: torch.Tensor
     surround: torch.Tensor
     cascade: torch.Tensor
-
-
-def _shift(prev, x):
-    """The sequence one step late: ``[prev, x[0], ..., x[T-2]]`` along time (dim 2)."""
-    return torch.cat([prev, x[:, :, :-1]], dim=2)
 
 
 def leaky_heat(u, e, blur, y_prev, compiled=None):
@@ -146,7 +141,7 @@ def opl(x, state, params, record=None, compiled=None):
         cascade.append(u[:, :, -1:])
     cascade = torch.stack(cascade) if n else state.cascade
     center = leaky_heat(u, p.e_center, p.blur_center, state.center, inner)
-    c_prev = _shift(state.center, center)
+    c_prev = one_step_late(state.center, center)
     new_center = center[:, :, -1:].clone()
     undershoot = state.undershoot
     if p.undershoot:
@@ -155,7 +150,7 @@ def opl(x, state, params, record=None, compiled=None):
         receptor = c_prev - p.w_undershoot * und
     else:
         receptor = center
-    r_prev = _shift(state.receptor, receptor)
+    r_prev = one_step_late(state.receptor, receptor)
     surround = leaky_heat(p.w_surround * r_prev, p.e_surround, p.blur_surround, state.surround, inner)
     out = receptor - surround + p.output_offset
     if record is not None:

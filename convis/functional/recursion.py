@@ -12,7 +12,12 @@ import torch
 
 from ..native import recursion_loop
 
-__all__ = ['exponential_recursion']
+__all__ = ['exponential_recursion', 'one_step_late']
+
+
+def one_step_late(prev, x):
+    """The sequence one step late: ``[prev, x[0], ..., x[T-2]]`` along time (dim 2); ``prev`` is ``[B, C, 1, H, W]``."""
+    return torch.cat([prev, x[:, :, :-1]], dim=2)
 
 
 def _toeplitz_powers(e, n, dtype, device):
