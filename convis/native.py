@@ -23,8 +23,10 @@ name holds a hash of its C file, the headers, the compiler, its flags and the pr
 
 Loops here: :func:`recursion_loop`, the first-order recursion ``y[s] = e y[s-1] + g x[s]`` (the exponential
 low-pass), one pass over the data instead of the time-parallel block products autograd and GPUs use; the
-retina's loops are in :mod:`convis.filters.retina_loops`, the spiking loop in
-:mod:`convis.filters.ganglion_lif`, the noise in :mod:`convis.noise`.  The band helpers (:func:`matrix_band`,
+retina's loops are in :mod:`convis.functional.retina_loops`, the ganglion cells' spiking loop in
+:mod:`convis.functional.lif`, the noise in :mod:`convis.noise`.  Every loop splits its cells (or the rows of its
+blurs) over OpenMP threads where it is built with OpenMP (:data:`OPENMP`), with the same operations in the same
+order for every cell, so that its results do not depend on the number of threads.  The band helpers (:func:`matrix_band`,
 :func:`matrix_diagonals`) find the part of a blur matrix that matters in the working precision.
 """
 import atexit
@@ -88,9 +90,21 @@ def _flags(contract):
             '-ffp-contract=%s' % ('fast' if contract else 'off')]
 
 
+OPENMP = ['-fopenmp']
+"""The flag that turns on the loops' OpenMP threads (their ``#pragma omp`` lines).  A compiler without OpenMP
+builds the same loops on one thread.  With OpenMP the library uses the process's OpenMP runtime, the one torch
+runs its own thread pool on, so the loops run on as many threads as ``torch.set_num_threads`` allows (read
+per calling thread with ``omp_get_max_threads``) and never on more."""
+
+
 def _compile(cc, src, out, native_arch, contract):
+    """Compiles ``src`` into the library ``out``: for this processor when ``native_arch``, with OpenMP where the
+    compiler has it (else without: the loops then run on one thread)."""
     args = [cc] + _flags(contract) + (['-march=native'] if native_arch else [])
-    subprocess.run(args + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
+    try:
+        subprocess.run(args + OPENMP + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
+    except subprocess.CalledProcessError:
+        subprocess.run(args + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
 
 
 def _untrusted(st, kind):
@@ -160,7 +174,7 @@ def library_path(name, contract=False, sources=None):
     tag = hashlib.sha1()
     for f, data in sorted((sources or _sources(name)).items()):
         tag.update(f.encode() + b'\0' + hashlib.sha1(data).digest())
-    tag.update(('\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract)), _machine_tag())).encode())
+    tag.update(('\0%s\0%s\0%s' % (cc, ' '.join(_flags(contract) + OPENMP), _machine_tag())).encode())
     suffix = sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'
     return os.path.join(cache_dir(), '%s_%s%s' % (name, tag.hexdigest()[:12], suffix))
 
