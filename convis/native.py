@@ -60,7 +60,7 @@ _LOG = logging.getLogger('convis')
 _LOADED = {}
 """Library name -> path of the compiled library this process loaded (absent: not loaded, torch twin used)."""
 _LIBS = {}
-"""Library name -> the cffi library object (kept so that the library stays open)."""
+"""Path of a loaded library -> the cffi library object (kept so that the library stays open)."""
 _FFI = []
 _FFI_LOCK = threading.Lock()
 _PRIVATE = []
@@ -97,10 +97,12 @@ runs its own thread pool on, so the loops run on as many threads as ``torch.set_
 per calling thread with ``omp_get_max_threads``) and never on more."""
 
 
-def _compile(cc, src, out, native_arch, contract):
+def _compile(cc, src, out, native_arch, contract, include=None):
     """Compiles ``src`` into the library ``out``: for this processor when ``native_arch``, with OpenMP where the
-    compiler has it (else without: the loops then run on one thread)."""
+    compiler has it (else without: the loops then run on one thread).  ``include`` (a header's path) is read
+    before ``src`` (``-include``), so a definition that differs from its declaration there does not compile."""
     args = [cc] + _flags(contract) + (['-march=native'] if native_arch else [])
+    args += ['-include', include] if include else []
     try:
         subprocess.run(args + OPENMP + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
     except subprocess.CalledProcessError:
@@ -155,14 +157,24 @@ def cache_dir():
     return _private_dir()
 
 
-def _sources(name):
-    """The files a library is built from: ``{file name: bytes}`` of ``csrc/<name>.c`` and every header of
-    :data:`CSRC` (read once: the bytes hashed are the bytes compiled)."""
-    names = [name + '.c'] + sorted(f for f in os.listdir(CSRC) if f.endswith('.h'))
-    files = {}
-    for f in names:
-        with open(os.path.join(CSRC, f), 'rb') as fh:
-            files[f] = fh.read()
+def _read(path):
+    with open(path, 'rb') as fh:
+        return fh.read()
+
+
+def _sources(name, folder=CSRC, source=None, header=None):
+    """The files a library is built from: ``{file name: bytes}`` of the C file ``source`` (a file name in
+    ``folder``; default ``<name>.c``) and every header of ``folder`` (default :data:`CSRC`), and the header
+    file ``header`` (a path, anywhere) where one is given (read once: the bytes hashed are the bytes compiled).
+    Raises ValueError when ``header`` has the name of a different header of ``folder``."""
+    names = [source or name + '.c'] + sorted(f for f in os.listdir(folder) if f.endswith('.h'))
+    files = {f: _read(os.path.join(folder, f)) for f in names}
+    if header is not None:
+        key, data = os.path.basename(header), _read(header)
+        if files.get(key, data) != data:
+            raise ValueError('the header %s differs from %s, which has the same name'
+                             % (header, os.path.join(folder, key)))
+        files[key] = data
     return files
 
 
@@ -179,20 +191,22 @@ def library_path(name, contract=False, sources=None):
     return os.path.join(cache_dir(), '%s_%s%s' % (name, tag.hexdigest()[:12], suffix))
 
 
-def _build(name, sources, path, contract):
-    """Compiles ``sources`` (``{file name: bytes}``, the C file ``<name>.c`` and its headers) to ``path``
-    atomically: under a temporary name in the same folder, synced, renamed."""
+def _build(name, sources, path, contract, source=None, include=None):
+    """Compiles ``sources`` (``{file name: bytes}``, the C file ``source`` (default ``<name>.c``) and its
+    headers) to ``path`` atomically: under a temporary name in the same folder, synced, renamed.  ``include``
+    names a header of ``sources`` the compiler reads before the C file."""
     cc = os.environ.get('CC', 'cc')
     folder = os.path.dirname(path)
     with tempfile.TemporaryDirectory(dir=folder, prefix='.build-%s-' % name) as tmp:
         for f, data in sources.items():
             with open(os.path.join(tmp, f), 'wb') as fh:
                 fh.write(data)
-        src, out = os.path.join(tmp, name + '.c'), os.path.join(tmp, name + '.so')
+        src, out = os.path.join(tmp, source or name + '.c'), os.path.join(tmp, name + '.so')
+        include = include and os.path.join(tmp, include)
         try:
-            _compile(cc, src, out, True, contract)
+            _compile(cc, src, out, True, contract, include)
         except subprocess.CalledProcessError:      # a compiler without -march=native
-            _compile(cc, src, out, False, contract)
+            _compile(cc, src, out, False, contract, include)
         with open(out, 'r+b') as f:
             f.write(_trailer(f.read()))
             f.flush()
@@ -253,16 +267,48 @@ def pointer(t):
     return table.cast(ctype, t.data_ptr())
 
 
-def _load(name, path, functions):
-    with open(path, 'rb') as f:
-        data = f.read()
+def _load(name, path, functions, table=None):
+    """Opens the library at ``path`` with the :class:`cffi.FFI` ``table`` (default :func:`ffi`) after checking
+    its checksum; returns ``{function name: cffi function}`` for ``functions`` (None: every name declared in
+    ``table``).  Raises OSError (damaged) or AttributeError (a function missing)."""
+    data = _read(path)
     n = len(_CHECKSUM) + 32
     if len(data) < n or data[-n:] != _trailer(data[:-n]):
         raise OSError('%s is damaged (its checksum does not match)' % path)
-    lib = ffi().dlopen(path)
-    fns = {fname: getattr(lib, fname) for fname in functions}
-    _LIBS[name] = lib
+    lib = (table or ffi()).dlopen(path)
+    fns = {fname: getattr(lib, fname) for fname in (dir(lib) if functions is None else functions)}
+    _LIBS[path] = lib
     return fns
+
+
+def _build_unless_cached(name, sources, path, contract, **build):
+    """Builds the library at ``path`` (:func:`_build` with ``build``) unless a trusted one is there already; a
+    cached library that is not trusted is refused with a warning and rebuilt.  Returns whether it built."""
+    try:
+        why = _untrusted(os.lstat(path), 'file')
+    except FileNotFoundError:
+        why = 'missing'
+    if why != 'missing' and why is not None:
+        _warn_once('convis: the cached library %s is %s; refusing it and building it anew' % (path, why))
+    if why is not None:
+        _build(name, sources, path, contract, **build)
+    return why is not None
+
+
+def _load_or_rebuild(name, sources, path, functions, contract, table=None, **build):
+    """:func:`_load`; a library that does not load is rebuilt once, and when that fails too a warning says so
+    and None is returned."""
+    try:
+        return _load(name, path, functions, table)
+    except (OSError, AttributeError) as first:
+        _LOG.warning('compiled %s at %s does not load (%s); building it anew', name, path, first)
+        try:
+            _build(name, sources, path, contract, **build)
+            return _load(name, path, functions, table)
+        except (OSError, AttributeError, subprocess.SubprocessError) as e:
+            _warn_once('convis: the compiled library %s cannot be loaded even after rebuilding it (%s); '
+                       'using the (slower) torch operations' % (path, e))
+            return None
 
 
 def compile_c_library(name, functions, contract=False):
@@ -287,29 +333,13 @@ def compile_c_library(name, functions, contract=False):
             ffi()
             sources = _sources(name)
             path = library_path(name, contract, sources)
-            try:
-                why = _untrusted(os.lstat(path), 'file')
-            except FileNotFoundError:
-                why = 'missing'
-            if why != 'missing' and why is not None:
-                _warn_once('convis: the cached library %s is %s; refusing it and building it anew' % (path, why))
-            if why is not None:
-                _build(name, sources, path, contract)
+            _build_unless_cached(name, sources, path, contract)
         except (ImportError, OSError, subprocess.SubprocessError) as e:  # no compiler, no write access...
             _LOG.info('compiled %s unavailable (%s); using torch operations', name, e)
             return None
-        try:
-            fns = _load(name, path, functions)
-        except (OSError, AttributeError) as first:
-            _LOG.warning('compiled %s at %s does not load (%s); building it anew', name, path, first)
-            try:
-                _build(name, sources, path, contract)
-                fns = _load(name, path, functions)
-            except (OSError, AttributeError, subprocess.SubprocessError) as e:
-                _warn_once('convis: the compiled library %s cannot be loaded even after rebuilding it (%s); '
-                           'using the (slower) torch operations' % (path, e))
-                return None
-        _LOADED[name] = path
+        fns = _load_or_rebuild(name, sources, path, functions, contract)
+        if fns is not None:
+            _LOADED[name] = path
         return fns
 
 
