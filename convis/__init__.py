@@ -23,6 +23,7 @@ def _get_default_resolution():
 
 from . import filters, models, retina, streams, samples, variable_describe, numerical_filters, kernels, analysis  # noqa: E402,F401
 from . import layers, losses, fitting  # noqa: E402,F401
+from . import compiled  # noqa: E402,F401
 from . import scale  # noqa: E402,F401
 from .scale import sweep, run_files  # noqa: E402,F401
 from .utils import plot, plot_5d_matshow, plot_5d_time, plot_tensor, plot_tensor_with_channels  # noqa: E402,F401

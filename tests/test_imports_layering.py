@@ -18,7 +18,7 @@ LAYERS = [
     ('core types', ['convis.tensors', 'convis.errors', 'convis.o', 'convis.locking', 'convis.resolution',
                     'convis.variables',
                     'convis.parameter_io', 'convis.plotting', 'convis.utils', 'convis.losses']),
-    ('kernels', ['convis.native', 'convis.noise', 'convis.numerical_filters', 'convis.functional',
+    ('kernels', ['convis.native', 'convis.compiled', 'convis.noise', 'convis.numerical_filters', 'convis.functional',
                  'convis.functional.*']),
     ('layer', ['convis.output', 'convis.chunking', 'convis.optimizing', 'convis.layer_parameters', 'convis.layer']),
     ('filters', ['convis.filters', 'convis.filters.*']),
