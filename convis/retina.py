@@ -35,14 +35,15 @@ __all__ = ['Retina', 'RetinaConfiguration']
 STAGES = ('center', 'receptor', 'horizontal', 'opl', 'bipolar', 'cgc_adaptation', 'cgc_attenuation')
 """Names of the maps :class:`Retina` can record besides ``'ganglion_<k>'`` (the input of ganglion layer k)."""
 
-_DEFAULT_RESOLUTION = {'pixel_per_degree': 5.0, 'steps_per_second': 100.0, 'input_luminosity_range': 255.0}
-"""The resolution of VirtualRetina's default configuration (10 ms steps, 5 px/deg, luminosity range 255)."""
 _RESOLUTION_KEYS = {'pixel_per_degree': 'retina.pixels-per-degree', 'steps_per_second': 'retina.temporal-step__sec',
                     'input_luminosity_range': 'retina.input-luminosity-range'}
+_DEFAULT_RESOLUTION = {field: 1.0 / default_value(k) if field == 'steps_per_second' else default_value(k)
+                       for field, k in _RESOLUTION_KEYS.items()}
+"""The resolution of VirtualRetina's default configuration (10 ms steps, 5 px/deg, luminosity range 255)."""
 
-# attributes VirtualRetina uses when a file leaves them out
-_OPTIONAL_DEFAULTS = {'center-n__uint': 0, 'sigma-pool__deg': 0.0, 'bipolar-linear-threshold': 0.0,
-                      'random-init': 0, 'sigma-V': 0.0, 'refr-stdev__sec': 0.0, 'leaky-heat-equation': 1}
+_OPTIONAL_DEFAULTS = {key: value for stage in (OPL, Bipolar, GanglionInput, GanglionSpiking)
+                      for key, value in stage.OPTIONAL.items()}
+"""The values VirtualRetina gives attributes a file leaves out, by attribute (each stage's ``OPTIONAL``)."""
 
 
 def _parse_stage(stage, config, prefix, key):
@@ -231,7 +232,8 @@ class Retina(Seeded, Layer):
         lp = config.get('log-polar-scheme')
         if lp is None or not lp.get('enabled', True):
             return None
-        return (float(lp.get('fovea-radius__deg', 1.0)), float(lp.get('scaling-factor-outside-fovea__inv-deg', 1.0)))
+        return tuple(float(lp.get(k, default_value('log-polar-scheme.' + k)))
+                     for k in ('fovea-radius__deg', 'scaling-factor-outside-fovea__inv-deg'))
 
     def _check_config(self, config, view, key):
         """Checks every value ``config`` would set (raising a ValueError naming its key); returns the resolution."""

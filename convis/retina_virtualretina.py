@@ -29,8 +29,11 @@ import xml.etree.ElementTree as ET
 
 from .errors import ConfigurationError, ConfigurationKeyError, ConfigurationTypeError  # noqa: F401
 from .filters.cell_arrays import MAX_CELLS, cell_positions, check_cell_array  # noqa: F401
+from .filters.ganglion import MAGNOCELLULAR, GanglionInput, GanglionSpiking
+from .filters.retina import OPL, Bipolar
 
-__all__ = ['RetinaConfiguration', 'SCHEMA', 'default_config', 'random_config', 'cell_positions',
+__all__ = ['RetinaConfiguration', 'SCHEMA', 'default_config', 'default_configuration', 'default_value',
+           'random_config', 'cell_positions',
            'valid_retina_tags', 'ConfigurationError', 'MAX_CELLS', 'check_cell_array']
 
 
@@ -94,46 +97,60 @@ _TOP = ('retina', 'log-polar-scheme', 'outer-plexiform-layers', 'contrast-gain-c
         'basic-microsaccade-generator')
 
 
-def _parvo(name, sign):
-    return {'name': name, 'enabled': True, 'sign': sign, 'transient-tau__sec': 0.02,
-            'transient-relative-weight': 0.7, 'bipolar-linear-threshold': 0.0,
-            'value-at-linear-threshold__Hz': 37.0, 'bipolar-amplification__Hz': 100.0, 'sigma-pool__deg': 0.0,
-            'spiking-channel': {'g-leak__Hz': 50.0, 'sigma-V': 0.1, 'refr-mean__sec': 0.003,
-                                'refr-stdev__sec': 0.0, 'random-init': 0}}
+_RETINA = {'temporal-step__sec': 0.01, 'input-luminosity-range': 255.0, 'pixels-per-degree': 5.0}
+"""The default resolution (10 ms steps, luminosity range 255, 5 pixels per degree); :class:`convis.retina.Retina`
+starts from it."""
+_LOG_POLAR = {'enabled': False, 'fovea-radius__deg': 1.0, 'scaling-factor-outside-fovea__inv-deg': 1.0}
+"""The default log-polar scheme (off; 1 deg fovea, scaling 1 per deg outside it)."""
+_MICROSACCADES = {'enabled': False, 'pixels-per-degree': 200.0, 'temporal-step__sec': 0.005,
+                  'angular-noise__pi-radians': 0.3, 'period-mean__sec': 0.2, 'period-stdev__sec': 0.0,
+                  'amplitude-mean__deg': 0.5, 'amplitude-stdev__deg': 0.1, 'saccade-duration-mean__sec': 0.025,
+                  'saccade-duration-stdev__sec': 0.005}
+"""VirtualRetina's microsaccade generator (kept in configurations, not simulated: off)."""
+_GANGLION_LAYERS = (('Parvocellular On', True, 1, {}), ('Parvocellular Off', True, -1, {}),
+                    ('Magnocellular On', False, 1, MAGNOCELLULAR), ('Magnocellular Off', False, -1, MAGNOCELLULAR))
+"""The default ganglion layers: (name, enabled, sign, values that differ from the stages' defaults)."""
 
 
-def _magno(name, sign):
-    return {'name': name, 'enabled': False, 'sign': sign, 'transient-tau__sec': 0.03,
-            'transient-relative-weight': 1.0, 'bipolar-linear-threshold': 0.0,
-            'value-at-linear-threshold__Hz': 80.0, 'bipolar-amplification__Hz': 400.0, 'sigma-pool__deg': 0.1,
-            'spiking-channel': {'g-leak__Hz': 50.0, 'sigma-V': 0.0, 'refr-mean__sec': 0.003,
-                                'refr-stdev__sec': 0.0, 'random-init': 1}}
+def _nested(flat):
+    """A nested dict from one with dotted keys: ``{'a.b': 1, 'c': 2}`` gives ``{'a': {'b': 1}, 'c': 2}``."""
+    out = {}
+    for key, value in flat.items():
+        *path, last = key.split('.')
+        node = out
+        for p in path:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
 
 
-_DEFAULT = {
-    'retina': {'temporal-step__sec': 0.01, 'input-luminosity-range': 255.0, 'pixels-per-degree': 5.0},
-    'log-polar-scheme': {'enabled': False, 'fovea-radius__deg': 1.0, 'scaling-factor-outside-fovea__inv-deg': 1.0},
-    'outer-plexiform-layers': [{'linear-version': {
-        'center-sigma__deg': 0.05, 'surround-sigma__deg': 0.15, 'center-tau__sec': 0.01, 'center-n__uint': 0,
-        'surround-tau__sec': 0.004, 'opl-amplification': 10.0, 'opl-relative-weight': 1.0,
-        'leaky-heat-equation': 1, 'undershoot': {'enabled': True, 'relative-weight': 0.8, 'tau__sec': 0.1}}}],
-    'contrast-gain-control': {'opl-amplification__Hz': 50.0, 'bipolar-inert-leaks__Hz': 50.0,
-                              'adaptation-sigma__deg': 0.2, 'adaptation-tau__sec': 0.005,
-                              'adaptation-feedback-amplification__Hz': 0.0},
-    'ganglion-layers': [_parvo('Parvocellular On', 1), _parvo('Parvocellular Off', -1),
-                        _magno('Magnocellular On', 1), _magno('Magnocellular Off', -1)],
-    'basic-microsaccade-generator': {'enabled': False, 'pixels-per-degree': 200.0, 'temporal-step__sec': 0.005,
-                                     'angular-noise__pi-radians': 0.3, 'period-mean__sec': 0.2,
-                                     'period-stdev__sec': 0.0, 'amplitude-mean__deg': 0.5,
-                                     'amplitude-stdev__deg': 0.1, 'saccade-duration-mean__sec': 0.025,
-                                     'saccade-duration-stdev__sec': 0.005},
-}
+def default_configuration():
+    """A fresh copy of the default configuration (VirtualRetina's human parvocellular retina) as a nested dict.
+
+    Every value a stage parameter takes comes from that stage's declaration (``OPL.DEFAULTS``,
+    ``Bipolar.DEFAULTS``, ``GanglionInput.DEFAULTS``, ``GanglionSpiking.DEFAULTS``; the magnocellular layers
+    from :data:`convis.filters.ganglion.MAGNOCELLULAR`), converted to the types of :data:`SCHEMA`; the other
+    values are this module's ``_RETINA``, ``_LOG_POLAR``, ``_MICROSACCADES`` and ``_GANGLION_LAYERS``.
+    """
+    ganglion = {**GanglionInput.DEFAULTS, **{'spiking-channel.' + k: v for k, v in GanglionSpiking.DEFAULTS.items()}}
+    layers = []
+    for name, enabled, sign, differences in _GANGLION_LAYERS:
+        unknown = set(differences) - set(ganglion)
+        if unknown:
+            raise ConfigurationKeyError('default ganglion layer %r: no stage parameter has the keys %s'
+                                        % (name, sorted(unknown)))
+        layers.append({'name': name, 'enabled': enabled, 'sign': sign, **_nested({**ganglion, **differences})})
+    return RetinaConfiguration._validated({
+        'retina': _RETINA, 'log-polar-scheme': _LOG_POLAR,
+        'outer-plexiform-layers': [{'linear-version': _nested(OPL.DEFAULTS)}],
+        'contrast-gain-control': _nested(Bipolar.DEFAULTS), 'ganglion-layers': layers,
+        'basic-microsaccade-generator': _MICROSACCADES}, where='default configuration')
 
 
 def default_value(key):
     """The default configuration's value at a dotted key, or None (where the default configuration's
     list is shorter than the index, its first item stands in: ``ganglion-layers.7.sign`` is 1)."""
-    node = _DEFAULT
+    node = default_configuration()
     for p in key.split('.'):
         if isinstance(node, list):
             try:
@@ -215,7 +232,7 @@ class RetinaConfiguration(object):
     """A VirtualRetina retina description: typed, validated, readable and writable as XML or JSON.
 
     ``RetinaConfiguration(updates=None)`` starts from the default (human parvocellular retina,
-    see :data:`_DEFAULT`) and merges ``updates`` (a nested dict) into it.
+    see :func:`default_configuration`) and merges ``updates`` (a nested dict) into it.
 
     >>> c = RetinaConfiguration({'retina': {'pixels-per-degree': 20.0}})
     >>> c.get('retina.pixels-per-degree')
@@ -230,7 +247,7 @@ class RetinaConfiguration(object):
     # ------------------------------------------------------------------ whole configurations
     def default(self):
         """Resets to the default configuration."""
-        self.retina_config = copy.deepcopy(_DEFAULT)
+        self.retina_config = default_configuration()
         return self
 
     def copy(self):

@@ -1,10 +1,18 @@
-"""The retina's default values: the configuration, ``default_value``, the optional attributes and a default
-``Retina`` keep the values they had before their declarations were brought into one place."""
+"""The retina's default values have one source, the stage declarations (``DEFAULTS``, ``OPTIONAL`` of each
+stage, ``MAGNOCELLULAR``): the configuration, ``default_value``, the optional attributes and a default ``Retina``
+keep the values they had before, and follow the declarations."""
+import ast
+import pathlib
+import re
+
 import pytest
 
 import convis
+from convis.errors import ConfigurationKeyError
+from convis.filters.ganglion import MAGNOCELLULAR, GanglionInput, GanglionSpiking
+from convis.filters.retina import OPL, Bipolar
 from convis.retina import _Defaults, Retina
-from convis.retina_virtualretina import RetinaConfiguration, default_value
+from convis.retina_virtualretina import SCHEMA, RetinaConfiguration, default_configuration, default_value
 
 _PARVO_SPIKES = {'g-leak__Hz': 50.0, 'sigma-V': 0.1, 'refr-mean__sec': 0.003, 'refr-stdev__sec': 0.0,
                  'random-init': 0}
@@ -181,3 +189,96 @@ def test_each_stage_built_alone_has_the_default_values(stage, values):
     layer = cls(seed=1) if stage == 'GanglionSpiking' else cls()
     assert {n: p.exact for n, p in layer.named_parameters()} == values
     assert all(p.dtype == layer.dtype for p in layer.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- one source
+STAGES = {OPL: 'linear-version', Bipolar: 'contrast-gain-control', GanglionInput: 'ganglion-layer',
+          GanglionSpiking: 'spiking-channel'}
+SOURCE = pathlib.Path(convis.__file__).parent
+
+
+def _build(cls):
+    return cls(seed=1) if cls is GanglionSpiking else cls()
+
+
+@pytest.mark.parametrize('cls', list(STAGES), ids=lambda c: c.__name__)
+def test_each_stage_declares_the_default_of_each_configured_parameter_once(cls):
+    layer = _build(cls)
+    declared = {p.retina_config_key: p.exact for p in layer.parameters() if p.retina_config_key != 'sign'}
+    assert declared == cls.DEFAULTS
+    assert set(cls.OPTIONAL) <= set(cls.DEFAULTS)
+    for key in cls.DEFAULTS:  # every key is an attribute of the stage's element (or of a child element)
+        *child, attribute = key.split('.')
+        assert attribute in SCHEMA[child[0] if child else STAGES[cls]]
+    assert set(MAGNOCELLULAR) <= set(GanglionInput.DEFAULTS) | {'spiking-channel.' + k for k in GanglionSpiking.DEFAULTS}
+
+
+def test_the_configuration_follows_the_stage_declarations(monkeypatch):
+    monkeypatch.setitem(OPL.DEFAULTS, 'center-sigma__deg', 0.07)
+    monkeypatch.setitem(Bipolar.DEFAULTS, 'adaptation-tau__sec', 0.02)
+    monkeypatch.setitem(GanglionSpiking.DEFAULTS, 'g-leak__Hz', 40.0)
+    monkeypatch.setitem(GanglionSpiking.DEFAULTS, 'sigma-V', 0.3)
+    monkeypatch.setitem(MAGNOCELLULAR, 'bipolar-amplification__Hz', 300.0)
+    c = default_configuration()
+    assert c['outer-plexiform-layers'][0]['linear-version']['center-sigma__deg'] == 0.07
+    assert c['contrast-gain-control']['adaptation-tau__sec'] == 0.02
+    assert [g['spiking-channel']['g-leak__Hz'] for g in c['ganglion-layers']] == [40.0] * 4
+    assert [g['spiking-channel']['sigma-V'] for g in c['ganglion-layers']] == [0.3, 0.3, 0.0, 0.0]  # magno: 0
+    assert [g['bipolar-amplification__Hz'] for g in c['ganglion-layers']] == [100.0, 100.0, 300.0, 300.0]
+    assert RetinaConfiguration().get('outer-plexiform-layers.0.linear-version.center-sigma__deg') == 0.07
+    assert default_value('ganglion-layers.9.spiking-channel.g-leak__Hz') == 40.0
+    assert OPL().sigma_center.exact == 0.07
+    retina = Retina(seed=1)
+    assert retina.opl.sigma_center.exact == 0.07 and retina.gang_1_spikes.noise_sigma.exact == 0.3
+
+
+def test_the_optional_values_are_the_stage_declarations():
+    merged = {}
+    for cls in STAGES:
+        merged.update(cls.OPTIONAL)
+    assert convis.retina._OPTIONAL_DEFAULTS == merged
+    for cls in STAGES:  # a value VirtualRetina uses for a left-out attribute is the default, but for sigma-V
+        for key, value in cls.OPTIONAL.items():
+            assert value == (0.0 if key == 'sigma-V' else cls.DEFAULTS[key])
+
+
+def test_a_declared_difference_of_the_magnocellular_layers_must_name_a_stage_parameter(monkeypatch):
+    monkeypatch.setitem(MAGNOCELLULAR, 'spiking-channel.no-such-key', 1.0)
+    with pytest.raises(ConfigurationKeyError, match='no-such-key'):
+        default_configuration()
+
+
+def test_default_configuration_returns_a_fresh_copy():
+    a = default_configuration()
+    a['ganglion-layers'][0]['spiking-channel']['sigma-V'] = 0.9
+    a['retina']['pixels-per-degree'] = 50.0
+    assert default_configuration() == EXPECTED
+
+
+def _numeric_entries(tree):
+    """``[(string key, number)]`` of every dict literal entry in ``tree`` whose value is a number."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for k, v in zip(node.keys, node.values):
+                if isinstance(k, ast.Constant) and isinstance(k.value, str) and isinstance(v, ast.Constant) \
+                        and isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+                    out.append((k.value, v.value))
+    return out
+
+
+def test_each_stage_default_is_written_once_in_the_package():
+    files = sorted(SOURCE.rglob('*.py'))
+    text = {f: f.read_text(encoding='utf-8') for f in files}
+    entries = [e for f in files for e in _numeric_entries(ast.parse(text[f]))]
+    for cls in STAGES:
+        for key, value in cls.DEFAULTS.items():
+            assert entries.count((key, value)) == 1, (cls.__name__, key, value)
+    hits = [(f.name, m.group(0)) for f in files for m in re.finditer(r"center-sigma__deg['\"]\s*:\s*0\.05\b", text[f])]
+    assert hits == [('retina.py', "center-sigma__deg': 0.05")]
+    stage_modules = [SOURCE / 'filters' / 'retina.py', SOURCE / 'filters' / 'ganglion.py']
+    assert sum(len(re.findall(r'(?<![\w.])0\.05(?![\d])', text[f])) for f in stage_modules) == 1
+    for f in stage_modules:  # the constructors take every value from DEFAULTS, none as a number
+        for node in ast.walk(ast.parse(text[f])):
+            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == '_param':
+                assert not isinstance(node.args[0], ast.Constant), (f.name, node.lineno)

@@ -14,7 +14,14 @@ from ..noise import Seeded, seed_key
 from .cell_arrays import cell_positions, check_cell_array
 from .stage import _Stage, _check_state, _decay, _p, _param
 
-__all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier']
+__all__ = ['GanglionInput', 'GanglionSpiking', 'smooth_rectifier', 'MAGNOCELLULAR']
+
+MAGNOCELLULAR = {'transient-tau__sec': 0.03, 'transient-relative-weight': 1.0, 'value-at-linear-threshold__Hz': 80.0,
+                 'bipolar-amplification__Hz': 400.0, 'sigma-pool__deg': 0.1, 'spiking-channel.sigma-V': 0.0,
+                 'spiking-channel.random-init': 1.0}
+"""Where VirtualRetina's magnocellular ganglion layers differ from the stages' (parvocellular) defaults, by
+configuration key within a ``ganglion-layer`` (``spiking-channel.`` for :class:`GanglionSpiking`): a stronger,
+more transient response pooled over 0.1 deg, without membrane noise, from a random start."""
 
 
 class GanglionInput(_Stage):
@@ -35,23 +42,33 @@ class GanglionInput(_Stage):
     >>> rates = g.run(np.random.randn(100, 20, 20), dt=50)
     """
 
+    DEFAULTS = {'transient-tau__sec': 0.02, 'transient-relative-weight': 0.7, 'bipolar-linear-threshold': 0.0,
+                'value-at-linear-threshold__Hz': 37.0, 'bipolar-amplification__Hz': 100.0, 'sigma-pool__deg': 0.0}
+    """The default of every parameter but ``sign`` by its configuration key (in a ``ganglion-layer``), as
+    for VirtualRetina's parvocellular cells: the one declaration of these values, which the default
+    configuration is built from (:data:`MAGNOCELLULAR` says where magnocellular layers differ)."""
+    OPTIONAL = {'bipolar-linear-threshold': DEFAULTS['bipolar-linear-threshold'],
+                'sigma-pool__deg': DEFAULTS['sigma-pool__deg']}
+    """Keys a VirtualRetina file may leave out, and the value they then take."""
+
     def __init__(self, sign=1.0):
         super().__init__()
+        d = self.DEFAULTS
         self.sign = _param(sign, 'sign of the layer: +1 for ON cells, -1 for OFF cells', '', 'sign', (-1, 1),
                            'linear', (-1, 1), grad=False, kind='choice', choices={'ON': 1, 'OFF': -1}, symbol='sign')
-        self.transient_tau_center = _param(0.02, 'time constant tau_G of the transient high-pass', 's',
-                                           'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0), symbol='τ_G')
-        self.transient_relative_weight_center = _param(0.7, 'relative weight w_G of the transient high-pass',
-                                                       '', 'transient-relative-weight', (0, None), 'linear',
-                                                       (0.0, 1.0), symbol='w_G')
-        self.v_0 = _param(0.0, 'bipolar value v_0 at the linear threshold of the rectifier', '',
-                          'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0), symbol='v_0')
-        self.i_0 = _param(37.0, 'rectifier output i_0 at the linear threshold', 'Hz',
+        self.transient_tau_center = _param(d['transient-tau__sec'], 'time constant tau_G of the transient high-pass',
+                                           's', 'transient-tau__sec', (1e-6, None), 'log', (0.002, 1.0), symbol='τ_G')
+        self.transient_relative_weight_center = _param(d['transient-relative-weight'], 'relative weight w_G of the '
+                                                       'transient high-pass', '', 'transient-relative-weight',
+                                                       (0, None), 'linear', (0.0, 1.0), symbol='w_G')
+        self.v_0 = _param(d['bipolar-linear-threshold'], 'bipolar value v_0 at the linear threshold of the rectifier',
+                          '', 'bipolar-linear-threshold', (None, None), 'linear', (-1.0, 1.0), symbol='v_0')
+        self.i_0 = _param(d['value-at-linear-threshold__Hz'], 'rectifier output i_0 at the linear threshold', 'Hz',
                           'value-at-linear-threshold__Hz', (0, None), 'linear', (0.0, 200.0), symbol='i_0')
-        self.lambda_G = _param(100.0, 'slope lambda_G of the rectifier above threshold', 'Hz',
-                               'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0), symbol='λ_G')
-        self.sigma_pool = _param(0.0, 'standard deviation of the spatial pooling', 'deg', 'sigma-pool__deg',
-                                 (0, None), 'linear', (0.0, 1.0), symbol='σ_pool')
+        self.lambda_G = _param(d['bipolar-amplification__Hz'], 'slope lambda_G of the rectifier above threshold',
+                               'Hz', 'bipolar-amplification__Hz', (0, None), 'linear', (0.0, 1000.0), symbol='λ_G')
+        self.sigma_pool = _param(d['sigma-pool__deg'], 'standard deviation of the spatial pooling', 'deg',
+                                 'sigma-pool__deg', (0, None), 'linear', (0.0, 1.0), symbol='σ_pool')
         for name in ('input_prev', 'F', 'T'):
             self.register_state(name, None)
 
@@ -115,17 +132,26 @@ class GanglionSpiking(Seeded, _Stage):
     >>> counts = spk.run(80 * np.ones((200, 5, 5)), dt=50)
     """
 
+    DEFAULTS = {'g-leak__Hz': 50.0, 'sigma-V': 0.1, 'refr-mean__sec': 0.003, 'refr-stdev__sec': 0.0,
+                'random-init': 0.0}
+    """The default of every parameter by its configuration key (in a ``ganglion-layer``'s ``spiking-channel``),
+    as for VirtualRetina's parvocellular cells: the one declaration of these values, which the default
+    configuration is built from (:data:`MAGNOCELLULAR` says where magnocellular layers differ)."""
+    OPTIONAL = {'sigma-V': 0.0, 'refr-stdev__sec': DEFAULTS['refr-stdev__sec'], 'random-init': DEFAULTS['random-init']}
+    """Keys a VirtualRetina file may leave out, and the value they then take (without ``sigma-V``, no noise)."""
+
     def __init__(self, seed=None):
         super().__init__()
-        self.g_L = _param(50.0, 'leak conductance g_L of the membrane', 'Hz', 'g-leak__Hz', (1e-6, None), 'log',
-                          (1.0, 500.0), grad=False, symbol='g_L')
-        self.noise_sigma = _param(0.1, 'standard deviation sigma_V of the membrane noise (stationary)', '',
+        d = self.DEFAULTS
+        self.g_L = _param(d['g-leak__Hz'], 'leak conductance g_L of the membrane', 'Hz', 'g-leak__Hz', (1e-6, None),
+                          'log', (1.0, 500.0), grad=False, symbol='g_L')
+        self.noise_sigma = _param(d['sigma-V'], 'standard deviation sigma_V of the membrane noise (stationary)', '',
                                   'sigma-V', (0, None), 'linear', (0.0, 1.0), grad=False, symbol='σ_V')
-        self.refr_mu = _param(0.003, 'mean refractory period', 's', 'refr-mean__sec', (0, None), 'linear',
-                              (0.0, 0.02), grad=False, symbol='μ_refr')
-        self.refr_sigma = _param(0.0, 'standard deviation of the refractory period', 's', 'refr-stdev__sec',
-                                 (0, None), 'linear', (0.0, 0.01), grad=False, symbol='σ_refr')
-        self.random_init = _param(0.0, '1: the membrane potential starts uniform in [0, 1); 0: at 0', '',
+        self.refr_mu = _param(d['refr-mean__sec'], 'mean refractory period', 's', 'refr-mean__sec', (0, None),
+                              'linear', (0.0, 0.02), grad=False, symbol='μ_refr')
+        self.refr_sigma = _param(d['refr-stdev__sec'], 'standard deviation of the refractory period', 's',
+                                 'refr-stdev__sec', (0, None), 'linear', (0.0, 0.01), grad=False, symbol='σ_refr')
+        self.random_init = _param(d['random-init'], '1: the membrane potential starts uniform in [0, 1); 0: at 0', '',
                                   'random-init', (0, 1), 'linear', (0, 1), grad=False, kind='bool',
                                   symbol='random start')
         self.cells = None

@@ -52,35 +52,46 @@ class OPL(_Stage):
     >>> y = opl.run(255 * np.random.rand(200, 30, 30), dt=50)
     """
 
+    DEFAULTS = {'center-sigma__deg': 0.05, 'surround-sigma__deg': 0.15, 'center-tau__sec': 0.01,
+                'center-n__uint': 0.0, 'surround-tau__sec': 0.004, 'opl-amplification': 10.0,
+                'opl-relative-weight': 1.0, 'leaky-heat-equation': 1.0, 'undershoot.enabled': 1.0,
+                'undershoot.relative-weight': 0.8, 'undershoot.tau__sec': 0.1}
+    """The default of every parameter by its configuration key (in ``outer-plexiform-layers.0.linear-version``):
+    the one declaration of these values, which the default configuration is built from."""
+    OPTIONAL = {'center-n__uint': DEFAULTS['center-n__uint'], 'leaky-heat-equation': DEFAULTS['leaky-heat-equation']}
+    """Keys a VirtualRetina file may leave out, and the value they then take."""
+
     def __init__(self, init_luminance=None):
         super().__init__()
-        self.sigma_center = _param(0.05, 'standard deviation of the centre blur', 'deg', 'center-sigma__deg',
-                                   (0, None), 'log', (0.005, 2.0), symbol='σ_C')
-        self.tau_center = _param(0.01, 'time constant of the centre low-pass', 's', 'center-tau__sec',
-                                 (1e-6, None), 'log', (0.001, 0.5), symbol='τ_C')
-        self.n_center = _param(0.0, 'number of extra exponential low-passes (cascade) before the centre', '',
-                               'center-n__uint', (0, 20), 'linear', (0, 10), grad=False, kind='int', symbol='n_C')
-        self.undershoot_enabled = _param(1.0, '1: the centre has an undershoot (a transient high-pass, one '
-                                         'step of extra lag); 0: none', '', 'undershoot.enabled', (0, 1),
-                                         'linear', (0, 1), grad=False, kind='bool', symbol='undershoot')
-        self.undershoot_relative_weight_center = _param(0.8, 'relative weight w_U of the centre undershoot',
-                                                        '', 'undershoot.relative-weight', (0, None),
-                                                        'linear', (0.0, 1.0), symbol='w_U')
-        self.undershoot_tau_center = _param(0.1, 'time constant of the centre undershoot', 's',
+        d = self.DEFAULTS
+        self.sigma_center = _param(d['center-sigma__deg'], 'standard deviation of the centre blur', 'deg',
+                                   'center-sigma__deg', (0, None), 'log', (0.005, 2.0), symbol='σ_C')
+        self.tau_center = _param(d['center-tau__sec'], 'time constant of the centre low-pass', 's',
+                                 'center-tau__sec', (1e-6, None), 'log', (0.001, 0.5), symbol='τ_C')
+        self.n_center = _param(d['center-n__uint'], 'number of extra exponential low-passes (cascade) before the '
+                               'centre', '', 'center-n__uint', (0, 20), 'linear', (0, 10), grad=False, kind='int',
+                               symbol='n_C')
+        self.undershoot_enabled = _param(d['undershoot.enabled'], '1: the centre has an undershoot (a transient '
+                                         'high-pass, one step of extra lag); 0: none', '', 'undershoot.enabled',
+                                         (0, 1), 'linear', (0, 1), grad=False, kind='bool', symbol='undershoot')
+        self.undershoot_relative_weight_center = _param(d['undershoot.relative-weight'], 'relative weight w_U of '
+                                                        'the centre undershoot', '', 'undershoot.relative-weight',
+                                                        (0, None), 'linear', (0.0, 1.0), symbol='w_U')
+        self.undershoot_tau_center = _param(d['undershoot.tau__sec'], 'time constant of the centre undershoot', 's',
                                             'undershoot.tau__sec', (1e-6, None), 'log', (0.005, 2.0), symbol='τ_U')
-        self.sigma_surround = _param(0.15, 'standard deviation of the surround blur', 'deg',
+        self.sigma_surround = _param(d['surround-sigma__deg'], 'standard deviation of the surround blur', 'deg',
                                      'surround-sigma__deg', (0, None), 'log', (0.01, 5.0), symbol='σ_S')
-        self.tau_surround = _param(0.004, 'time constant of the surround low-pass', 's', 'surround-tau__sec',
-                                   (1e-6, None), 'log', (0.001, 0.5), symbol='τ_S')
-        self.relative_weight = _param(1.0, 'relative weight w_OPL of the surround', '', 'opl-relative-weight',
-                                      (0, None), 'linear', (0.0, 2.0), symbol='w_OPL')
-        self.lambda_opl = _param(10.0, 'OPL amplification (per input luminosity range: the input is '
-                                 'multiplied by lambda_opl / input_luminosity_range)', '', 'opl-amplification',
+        self.tau_surround = _param(d['surround-tau__sec'], 'time constant of the surround low-pass', 's',
+                                   'surround-tau__sec', (1e-6, None), 'log', (0.001, 0.5), symbol='τ_S')
+        self.relative_weight = _param(d['opl-relative-weight'], 'relative weight w_OPL of the surround', '',
+                                      'opl-relative-weight', (0, None), 'linear', (0.0, 2.0), symbol='w_OPL')
+        self.lambda_opl = _param(d['opl-amplification'], 'OPL amplification (per input luminosity range: the input '
+                                 'is multiplied by lambda_opl / input_luminosity_range)', '', 'opl-amplification',
                                  (0, None), 'log', (0.1, 100.0), symbol='λ_OPL')
-        self.leaky_heat_equation = _param(1.0, '1: centre and surround are leaky heat equations (the only '
-                                          'form implemented: 0, the linear version, is not offered)', '',
-                                          'leaky-heat-equation', (0, 1), 'linear', (0, 1), grad=False, kind='bool',
-                                          choices={'on': 1}, symbol='leaky heat equation')
+        self.leaky_heat_equation = _param(d['leaky-heat-equation'], '1: centre and surround are leaky heat '
+                                          'equations (the only form implemented: 0, the linear version, is not '
+                                          'offered)', '', 'leaky-heat-equation', (0, 1), 'linear', (0, 1),
+                                          grad=False, kind='bool', choices={'on': 1}, symbol='leaky heat equation')
         self.init_luminance = init_luminance
         for name in ('cascade', 'center', 'undershoot', 'receptor', 'surround'):
             self.register_state(name, None)
@@ -166,19 +177,28 @@ class Bipolar(_Stage):
     >>> v = b.run(np.random.randn(100, 20, 20), dt=50)
     """
 
+    DEFAULTS = {'opl-amplification__Hz': 50.0, 'bipolar-inert-leaks__Hz': 50.0, 'adaptation-sigma__deg': 0.2,
+                'adaptation-tau__sec': 0.005, 'adaptation-feedback-amplification__Hz': 0.0}
+    """The default of every parameter by its configuration key (in ``contrast-gain-control``): the one
+    declaration of these values, which the default configuration is built from."""
+    OPTIONAL = {}
+    """Keys a VirtualRetina file may leave out, and the value they then take (none here)."""
+
     def __init__(self):
         super().__init__()
-        self.lambda_amp = _param(0.0, 'feedback amplification lambda_A of the adaptation (0: no gain control)',
-                                 'Hz', 'adaptation-feedback-amplification__Hz', (0, None), 'linear', (0, 500),
-                                 symbol='λ_A')
-        self.g_leak = _param(50.0, 'inert leak conductance g_0 of the bipolar potential', 'Hz',
-                             'bipolar-inert-leaks__Hz', (1e-6, None), 'log', (0.5, 500.0), symbol='g_0')
-        self.input_amp = _param(50.0, 'amplification lambda_in of the OPL current', 'Hz',
+        d = self.DEFAULTS
+        self.lambda_amp = _param(d['adaptation-feedback-amplification__Hz'], 'feedback amplification lambda_A of '
+                                 'the adaptation (0: no gain control)', 'Hz', 'adaptation-feedback-amplification__Hz',
+                                 (0, None), 'linear', (0, 500), symbol='λ_A')
+        self.g_leak = _param(d['bipolar-inert-leaks__Hz'], 'inert leak conductance g_0 of the bipolar potential',
+                             'Hz', 'bipolar-inert-leaks__Hz', (1e-6, None), 'log', (0.5, 500.0), symbol='g_0')
+        self.input_amp = _param(d['opl-amplification__Hz'], 'amplification lambda_in of the OPL current', 'Hz',
                                 'opl-amplification__Hz', (0, None), 'log', (1.0, 1000.0), symbol='λ_in')
-        self.tau = _param(0.005, 'time constant tau_A of the adaptation conductance', 's',
+        self.tau = _param(d['adaptation-tau__sec'], 'time constant tau_A of the adaptation conductance', 's',
                           'adaptation-tau__sec', (1e-6, None), 'log', (0.001, 1.0), symbol='τ_A')
-        self.adaptation_sigma = _param(0.2, 'standard deviation sigma_A of the adaptation blur', 'deg',
-                                       'adaptation-sigma__deg', (0, None), 'log', (0.01, 5.0), symbol='σ_A')
+        self.adaptation_sigma = _param(d['adaptation-sigma__deg'], 'standard deviation sigma_A of the adaptation '
+                                       'blur', 'deg', 'adaptation-sigma__deg', (0, None), 'log', (0.01, 5.0),
+                                       symbol='σ_A')
         for name in ('input_prev', 'V', 'g_A'):
             self.register_state(name, None)
 
