@@ -107,8 +107,15 @@ def test_self_contained(nb):
         assert 'tempfile' in src, 'files are written without a temporary directory in %s' % nb.path
 
 
+NOT_PYTHON = ('%%writefile', '%%bash', '%%sh', '%%html', '%%javascript', '%%latex', '%%markdown')
+"""Cell magics whose cell is not Python (an empty tree for it)."""
+
+
 def _cell_tree(cell):
-    """The syntax tree of a code cell (IPython magics and shell lines left out)."""
+    """The syntax tree of a code cell (IPython magics and shell lines left out; empty for a cell that
+    :data:`NOT_PYTHON` marks as another language, such as a C file written with ``%%writefile``)."""
+    if cell.source.lstrip().startswith(NOT_PYTHON):
+        return ast.parse('')
     return ast.parse('\n'.join(line for line in cell.source.splitlines() if not line.startswith(('%', '!'))))
 
 
