@@ -16,12 +16,10 @@ number or type of arguments raises TypeError instead of crashing; pass tensors a
 compiler reads them before the C file (``-include``), so a definition that differs from its declaration does
 not compile.
 
-Example (``adapting_lif.c`` defines ``adapting_lif_f64``)::
+Example: ``adapting_lif.c`` defines the function ``adapting_lif_f64`` and ``DECLARATIONS`` holds its prototype
+(the whole example is the last section of notebook 05, and ``tests/test_user_compiled.py``)::
 
-    lib = convis.compiled.load('adapting_lif', 'adapting_lif.c', declarations='''
-        void adapting_lif_f64(int64_t P, int64_t T, int64_t Q, const double *input, double *v, double *a,
-                              double *spikes, double em, double ea, double v_rest, double v_th,
-                              double v_reset, double b);''')
+    lib = convis.compiled.load('adapting_lif', 'adapting_lif.c', declarations=DECLARATIONS)
     if lib is not None:                     # None: no compiler here, or CONVIS_NO_COMPILE=1 (use torch)
         lib.adapting_lif_f64(P, T, Q, pointer(x), pointer(v), pointer(a), pointer(s), em, ea, ...)
 
@@ -44,8 +42,8 @@ _LOG = logging.getLogger('convis')
 _NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 _LIBRARIES = {}
 """Path of a compiled library -> its :class:`Library` (each library is opened once per process)."""
-_PRELUDE = b'#include <stddef.h>\n#include <stdint.h>\n'
-"""Put before declarations given as text, so that they may use ``int64_t`` and ``size_t``."""
+_SYSTEM_HEADERS = ('stddef.h', 'stdint.h')
+"""Read before declarations given as text, so that they may use ``size_t`` and ``int64_t``."""
 
 
 class CompileError(RuntimeError):
@@ -162,9 +160,10 @@ def load(name, source, declarations=None, header=None, contract=False):
                 include = name + '.declarations.h'
                 if include in sources:
                     raise ValueError('%s is in the way of the declarations (rename it)' % os.path.join(folder, include))
-                sources[include] = _PRELUDE + text.encode() + b'\n'
+                sources[include] = text.encode() + b'\n'
+                include = _SYSTEM_HEADERS + (include,)
             else:
-                include = os.path.basename(header)
+                include = (os.path.basename(header),)
             path = native.library_path(name, contract, sources)
             build = {'source': base, 'include': include}
             built = native._build_unless_cached(name, sources, path, contract, **build)

@@ -97,12 +97,14 @@ runs its own thread pool on, so the loops run on as many threads as ``torch.set_
 per calling thread with ``omp_get_max_threads``) and never on more."""
 
 
-def _compile(cc, src, out, native_arch, contract, include=None):
+def _compile(cc, src, out, native_arch, contract, include=()):
     """Compiles ``src`` into the library ``out``: for this processor when ``native_arch``, with OpenMP where the
-    compiler has it (else without: the loops then run on one thread).  ``include`` (a header's path) is read
-    before ``src`` (``-include``), so a definition that differs from its declaration there does not compile."""
+    compiler has it (else without: the loops then run on one thread).  The headers ``include`` (paths, or names
+    of system headers) are read before ``src``, in order (``-include``), so a definition that differs from its
+    declaration there does not compile."""
     args = [cc] + _flags(contract) + (['-march=native'] if native_arch else [])
-    args += ['-include', include] if include else []
+    for header in include:
+        args += ['-include', header]
     try:
         subprocess.run(args + OPENMP + [src, '-o', out, '-lm'], check=True, capture_output=True, timeout=120)
     except subprocess.CalledProcessError:
@@ -191,10 +193,10 @@ def library_path(name, contract=False, sources=None):
     return os.path.join(cache_dir(), '%s_%s%s' % (name, tag.hexdigest()[:12], suffix))
 
 
-def _build(name, sources, path, contract, source=None, include=None):
+def _build(name, sources, path, contract, source=None, include=()):
     """Compiles ``sources`` (``{file name: bytes}``, the C file ``source`` (default ``<name>.c``) and its
     headers) to ``path`` atomically: under a temporary name in the same folder, synced, renamed.  ``include``
-    names a header of ``sources`` the compiler reads before the C file."""
+    names headers the compiler reads before the C file, in order: headers of ``sources``, or system headers."""
     cc = os.environ.get('CC', 'cc')
     folder = os.path.dirname(path)
     with tempfile.TemporaryDirectory(dir=folder, prefix='.build-%s-' % name) as tmp:
@@ -202,7 +204,7 @@ def _build(name, sources, path, contract, source=None, include=None):
             with open(os.path.join(tmp, f), 'wb') as fh:
                 fh.write(data)
         src, out = os.path.join(tmp, source or name + '.c'), os.path.join(tmp, name + '.so')
-        include = include and os.path.join(tmp, include)
+        include = [os.path.join(tmp, h) if h in sources else h for h in include]
         try:
             _compile(cc, src, out, True, contract, include)
         except subprocess.CalledProcessError:      # a compiler without -march=native
