@@ -199,12 +199,18 @@ def test_missing_files_and_bad_requests(cache, tmp_path):
 
 
 def test_a_compile_error_carries_the_compilers_message(cache, tmp_path):
-    bad = tmp_path / 'broken.c'
-    bad.write_text('#include <stdint.h>\n\nvoid broken(int64_t n) {\n    undeclared_name = n;\n}\n')
+    """The C file with one name misspelt: the message names the file, the line and the name."""
+    with open(C_FILE) as f:
+        lines = f.read().splitlines(True)
+    line = next(i for i, text in enumerate(lines) if 'out[q] =' in text)
+    lines[line] = lines[line].replace('out[q]', 'output[q]')
+    bad = tmp_path / 'misspelt.c'
+    bad.write_text(''.join(lines))
     with pytest.raises(compiled.CompileError) as info:
-        compiled.load('broken', str(bad), declarations='void broken(int64_t n);')
+        compiled.load('misspelt', str(bad), declarations=DECLARATIONS)
     message = str(info.value)
-    assert '%s:4' % bad in message and 'undeclared_name' in message and 'error' in message
+    assert '%s:%d' % (bad, line + 1) in message and "'output' undeclared" in message.replace('‘', "'").replace(
+        '’', "'") and 'error' in message
     assert '.build-' not in message                  # the file names point at the user's folder
     assert not [f for f in os.listdir(cache) if not f.startswith('.')]
 
