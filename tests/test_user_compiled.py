@@ -209,8 +209,8 @@ def test_a_compile_error_carries_the_compilers_message(cache, tmp_path):
     with pytest.raises(compiled.CompileError) as info:
         compiled.load('misspelt', str(bad), declarations=DECLARATIONS)
     message = str(info.value)
-    assert '%s:%d' % (bad, line + 1) in message and "'output' undeclared" in message.replace('‘', "'").replace(
-        '’', "'") and 'error' in message
+    assert '%s:%d' % (bad, line + 1) in message and 'error' in message
+    assert 'output' in message and 'undeclared' in message
     assert '.build-' not in message                  # the file names point at the user's folder
     assert not [f for f in os.listdir(cache) if not f.startswith('.')]
 
