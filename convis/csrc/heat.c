@@ -1,9 +1,10 @@
-/* The retina's loops through time (convis.filters.retina_loops), in float and double: heat_body.h is included
+/* The retina's loops through time (convis.functional.retina_loops), in float and double: heat_body.h is included
    once per precision with REAL the element type, EXP its exponential and NAME(f) the name f with the
    precision's suffix (f_f64, f_f32). */
 #include <math.h>
 #include <stdint.h>
 #include "convis_loops.h"
+#include "convis_threads.h"
 /* Leaky heat loop: for every step s and image b,
      t  = y[s-1] + ratio * u[s]                                  (ratio = (1-e)/e)
      t2 = R t         (R = e A_rows, by groups of ROWS rows: RG[g, k, r] = R[ROWS g + r, k], zero outside the
@@ -27,13 +28,14 @@
    mode 2: separable, as VirtualRetina's recursive Deriche filter itself (for wide blurs, where it takes fewer
    operations than the band of the matrix): along y with the coefficients cr (c0, c1, c2, c3, b1, b2, and the
    steady-state gains (c0 + c1)/(1 - b1 - b2), (c2 + c3)/(1 - b1 - b2)) when use_rows, then along x with cc when
-   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4, t5 of H*W doubles. */
+   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4, t5 of H*W doubles
+   (the prepared map, the pass along y, its anticausal part, the pass along x; t5 is not used). */
 
-/* The Deriche recursion along axis 0 of x [N, L] (both directions, edge rule of convis.filters.spatial), in
-   double precision whatever the maps' precision: y = causal + anticausal, anti [N, L] scratch; vectorised
-   over L. */
-static void deriche_axis0(int64_t N, int64_t L, const double *restrict x, double *restrict y,
-                                 double *restrict anti, const double *cf) {
+/* The Deriche recursion along axis 0 of x [N, L] for the columns [l0, l1) (both directions, edge rule of
+   convis.filters.spatial), in double precision whatever the maps' precision: y = causal + anticausal, anti
+   [N, L] scratch; vectorised over the columns. */
+static void deriche_axis0(int64_t N, int64_t L, int64_t l0, int64_t l1, const double *restrict x,
+                          double *restrict y, double *restrict anti, const double *cf) {
     const double c0 = cf[0], c1 = cf[1], c2 = cf[2], c3 = cf[3], b1 = cf[4], b2 = cf[5], sc = cf[6], sa = cf[7];
     const double *first = x, *last = x + (N - 1) * L;
     for (int64_t i = 0; i < N; i++) {
@@ -41,31 +43,87 @@ static void deriche_axis0(int64_t N, int64_t L, const double *restrict x, double
         const double *y1 = i >= 1 ? y + (i - 1) * L : 0, *y2 = i >= 2 ? y + (i - 2) * L : 0;
         double *yi = y + i * L;
         if (i >= 2)
-            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * y2[l];
+            for (int64_t l = l0; l < l1; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * y2[l];
         else if (i == 1)
-            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * (sc * first[l]);
+            for (int64_t l = l0; l < l1; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + b1 * y1[l] + b2 * (sc * first[l]);
         else
-            for (int64_t l = 0; l < L; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + (b1 + b2) * (sc * first[l]);
+            for (int64_t l = l0; l < l1; l++) yi[l] = c0 * xi[l] + c1 * xm[l] + (b1 + b2) * (sc * first[l]);
     }
     for (int64_t i = N - 1; i >= 0; i--) {
         const double *x1 = x + (i + 1 < N ? i + 1 : N - 1) * L, *x2 = x + (i + 2 < N ? i + 2 : N - 1) * L;
         const double *a1 = i + 1 < N ? anti + (i + 1) * L : 0, *a2 = i + 2 < N ? anti + (i + 2) * L : 0;
         double *ai = anti + i * L;
         if (i + 2 < N)
-            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * a2[l];
+            for (int64_t l = l0; l < l1; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * a2[l];
         else if (i + 1 < N)
-            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * (sa * last[l]);
+            for (int64_t l = l0; l < l1; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + b1 * a1[l] + b2 * (sa * last[l]);
         else
-            for (int64_t l = 0; l < L; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + (b1 + b2) * (sa * last[l]);
+            for (int64_t l = l0; l < l1; l++) ai[l] = c2 * x1[l] + c3 * x2[l] + (b1 + b2) * (sa * last[l]);
     }
-    for (int64_t p = 0; p < N * L; p++) y[p] += anti[p];
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t l = l0; l < l1; l++) y[i * L + l] += anti[i * L + l];
 }
 
-static void transpose(int64_t N, int64_t L, const double *restrict x, double *restrict y) {
-    for (int64_t i0 = 0; i0 < N; i0 += 16)
-        for (int64_t l0 = 0; l0 < L; l0 += 16)
-            for (int64_t i = i0; i < N && i < i0 + 16; i++)
-                for (int64_t l = l0; l < L && l < l0 + 16; l++) y[l * N + i] = x[i * L + l];
+/* The same recursion along each of the n rows (1 <= n <= ROWS) of x [n, L] (rows L apart), the rows stepped
+   together as the lanes of one vector: y = causal + anticausal (y may not alias x). */
+typedef double rows_vec __attribute__((vector_size(ROWS * sizeof(double))));
+_Static_assert(ROWS == 4, "deriche_rows writes its vectors out for ROWS = 4");
+static void deriche_rows(int64_t n, int64_t L, const double *restrict x, double *restrict y, const double *cf) {
+    const double c0 = cf[0], c1 = cf[1], c2 = cf[2], c3 = cf[3], b1 = cf[4], b2 = cf[5], sc = cf[6], sa = cf[7];
+    const double *xr[ROWS];
+    double *yr[ROWS];
+    for (int64_t r = 0; r < ROWS; r++) {       /* lanes past n repeat the last row, not written back */
+        const int64_t k = r < n ? r : n - 1;
+        xr[r] = x + k * L;
+        yr[r] = y + k * L;
+    }
+#define ROWS_AT(p, j) ((rows_vec){p[0][j], p[1][j], p[2][j], p[3][j]})
+    rows_vec xm = ROWS_AT(xr, 0), y1 = xm, y2 = xm;
+    const rows_vec first = xm;
+    for (int64_t j = 0; j < L; j++) {
+        const rows_vec xj = ROWS_AT(xr, j);
+        rows_vec v;
+        if (j >= 2) v = c0 * xj + c1 * xm + b1 * y1 + b2 * y2;
+        else if (j == 1) v = c0 * xj + c1 * xm + b1 * y1 + b2 * (sc * first);
+        else v = c0 * xj + c1 * xm + (b1 + b2) * (sc * first);
+        for (int64_t r = 0; r < n; r++) yr[r][j] = v[r];
+        y2 = y1; y1 = v; xm = xj;
+    }
+    const rows_vec last = ROWS_AT(xr, L - 1);
+    rows_vec x1 = last, x2 = last, a1 = last, a2 = last;
+    for (int64_t j = L - 1; j >= 0; j--) {
+        rows_vec a;
+        if (j + 2 < L) a = c2 * x1 + c3 * x2 + b1 * a1 + b2 * a2;
+        else if (j + 1 < L) a = c2 * x1 + c3 * x2 + b1 * a1 + b2 * (sa * last);
+        else a = c2 * x1 + c3 * x2 + (b1 + b2) * (sa * last);
+        for (int64_t r = 0; r < n; r++) yr[r][j] += a[r];
+        a2 = a1; a1 = a; x2 = x1; x1 = ROWS_AT(xr, j);
+    }
+#undef ROWS_AT
+}
+
+/* How heat_body.h splits one step of an operator among threads (see there): the output by parts of
+   heat_parts(H, B), part g being the rows [r0, r1) of heat_part_rows: groups of ROWS rows (modes 0 and 2),
+   single rows (mode 1); mode 2 first runs its pass along y by bands of MID_COLUMNS columns (heat_mid_parts). */
+#define MID_COLUMNS 16
+static inline int64_t heat_parts(int64_t H, const convis_blur *B) {
+    return B->mode == 1 ? H : (H + ROWS - 1) / ROWS;
+}
+
+static inline void heat_part_rows(int64_t g, int64_t H, const convis_blur *B, int64_t *r0, int64_t *r1) {
+    const int64_t n = B->mode == 1 ? 1 : ROWS;
+    *r0 = g * n;
+    *r1 = g * n + n < H ? g * n + n : H;
+}
+
+static inline int64_t heat_mid_parts(int64_t W, const convis_blur *B) {
+    return B->mode == 2 && B->use_rows ? (W + MID_COLUMNS - 1) / MID_COLUMNS : 0;
+}
+
+/* The pass along y of mode 2 for the columns of band g: t2 = the recursion of t along y (t3 scratch). */
+static void heat_mid(int64_t g, int64_t H, int64_t W, const convis_blur *B) {
+    const int64_t l0 = g * MID_COLUMNS, l1 = l0 + MID_COLUMNS < W ? l0 + MID_COLUMNS : W;
+    deriche_axis0(H, W, l0, l1, (const double *)B->t, (double *)B->t2, (double *)B->t3, B->cr);
 }
 
 #define REAL double

@@ -37,22 +37,34 @@ int64_t NAME(convis_lif2)(int64_t T, int64_t M, const REAL *restrict vinf, const
                           double *restrict v, double *restrict rf, REAL *restrict counts, double decay, double e_mu,
                           int64_t *log_step, int64_t *log_cell, double *log_pq, int64_t log_cap) {
     int64_t nlog = 0;
-    for (int64_t s = 0; s < T; s++) {
+    if (log_cap == 0) {        /* cells are independent: threads share them for the whole chunk */
+#pragma omp parallel if (T * M >= CONVIS_PARALLEL_TOTAL)
+        {
+            int64_t m0, m1;
+            convis_share(M, &m0, &m1);
+            const int64_t n = m1 - m0;
+            for (int64_t s = 0; s < T; s++) {
+                const REAL *restrict vi_s = vinf + s * M + m0;
+                const double *restrict er = e_refr ? e_refr + s * 2 * M + m0 : 0;
+                REAL *restrict cnt = counts + s * M + m0;
+                double *vm = v + m0, *rm = rf + m0;
+                int64_t again = decay < 0.5 ? (er ? NAME(lif_first)(n, vi_s, er, vm, rm, cnt, decay, 0.0, 1)
+                                                  : NAME(lif_first)(n, vi_s, 0, vm, rm, cnt, decay, e_mu, 1))
+                                            : (er ? NAME(lif_first)(n, vi_s, er, vm, rm, cnt, decay, 0.0, 0)
+                                                  : NAME(lif_first)(n, vi_s, 0, vm, rm, cnt, decay, e_mu, 0));
+                for (int64_t i = 0; again && i < n; i++)
+                    if (cnt[i] < 0) {
+                        NAME(lif_again)(vi_s[i], er ? er[M + i] : e_mu, vm + i, rm + i, cnt + i);
+                        again--;
+                    }
+            }
+        }
+        return 0;
+    }
+    for (int64_t s = 0; s < T; s++) {            /* with the spike log, in the log's order: one thread */
         const REAL *restrict vi_s = vinf + s * M;
         const double *restrict er = e_refr ? e_refr + s * 2 * M : 0;
         REAL *restrict cnt = counts + s * M;
-        if (log_cap == 0) {
-            int64_t again = decay < 0.5 ? (er ? NAME(lif_first)(M, vi_s, er, v, rf, cnt, decay, 0.0, 1)
-                                              : NAME(lif_first)(M, vi_s, 0, v, rf, cnt, decay, e_mu, 1))
-                                        : (er ? NAME(lif_first)(M, vi_s, er, v, rf, cnt, decay, 0.0, 0)
-                                              : NAME(lif_first)(M, vi_s, 0, v, rf, cnt, decay, e_mu, 0));
-            for (int64_t i = 0; again && i < M; i++)
-                if (cnt[i] < 0) {
-                    NAME(lif_again)(vi_s[i], er ? er[M + i] : e_mu, v + i, rf + i, cnt + i);
-                    again--;
-                }
-            continue;
-        }
         for (int64_t i = 0; i < M; i++) {
             double vi = vi_s[i], v0 = v[i], w = rf[i] * decay, ve;
             if (w >= 1.0) { rf[i] = w; w = 1.0; } else rf[i] = 1.0;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "convis_loops.h"
+#include "convis_threads.h"
 
 #define G1 0x9e3779b97f4a7c15ULL
 #define G2 0xd1b54a32d192ed03ULL

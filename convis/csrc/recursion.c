@@ -3,6 +3,7 @@
    f with the precision's suffix (f_f64, f_f32). */
 #include <stdint.h>
 #include "convis_loops.h"
+#include "convis_threads.h"
 
 #define REAL double
 #define NAME(f) f##_f64
