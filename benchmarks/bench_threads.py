@@ -10,8 +10,8 @@ ganglion inputs, the spikes, the rest) the fastest of its times.  ``torch.set_nu
 and the loops' threads (they share one OpenMP runtime).  The torch reference (``CONVIS_NO_COMPILE=1``, the
 code the compiled loops are tested against) runs in a child process on the largest thread count.
 
-``--log-polar`` also times a log-polar retina (VirtualRetina's scheme: one blur matrix per line) in float32
-and float64.
+``--log-polar`` also times a log-polar retina (VirtualRetina's scheme: one blur per line), with spikes and rates
+only, in float32 and float64.
 
 Results are frames per second and ratios measured in the same run; compare machines by the ratios.
 """
@@ -35,8 +35,8 @@ def _shape(text):
     return int(rows), int(cols or rows)
 
 
-def _retina(log_polar=False, dtype=torch.float32):
-    retina = convis.retina.Retina(seed=0).to(dtype)
+def _retina(log_polar=False, dtype=torch.float32, spikes=True):
+    retina = convis.retina.Retina(seed=0, spikes=spikes).to(dtype)
     if log_polar:
         retina.resolution.pixel_per_degree = 10.0
         for stage in (retina.opl, retina.bipolar):
@@ -60,9 +60,9 @@ def run_once(retina, x, dt):
     return total, stages
 
 
-def measure(shape, frames, dt, threads, repeat, log_polar=False, dtype=torch.float32):
+def measure(shape, frames, dt, threads, repeat, log_polar=False, dtype=torch.float32, spikes=True):
     """``{threads: {'fps': .., 'stages': {name: fastest seconds}}}``, the thread counts taking turns."""
-    retina = _retina(log_polar, dtype)
+    retina = _retina(log_polar, dtype, spikes)
     x = torch.tensor(255 * np.random.RandomState(0).rand(1, 1, frames, *shape), dtype=dtype)
     with torch.no_grad():
         retina(x[:, :, :10])                  # builds the blur operators and loads the compiled loops
@@ -130,13 +130,16 @@ def main(argv=None):
             print('  compiled (%d threads) against the torch reference: %.1fx' % (hi, best[hi]['fps'] / ref['fps']))
         results[text] = best
         if args.log_polar:
-            lp = {}
-            for dtype in (torch.float32, torch.float64):
-                lp[dtype] = measure(shape, args.frames, args.dt, [hi], args.repeat, log_polar=True, dtype=dtype)[hi]
-                lp[dtype]['frames'] = args.frames
-                print(_row('log-polar %s, %d th' % (str(dtype)[6:], hi), lp[dtype]))
-            print('  log-polar: float64 takes %.2fx the time of float32'
-                  % (lp[torch.float32]['fps'] / lp[torch.float64]['fps']))
+            for spikes in (True, False):
+                lp = {}
+                for dtype in (torch.float32, torch.float64):
+                    lp[dtype] = measure(shape, args.frames, args.dt, [hi], args.repeat, log_polar=True, dtype=dtype,
+                                        spikes=spikes)[hi]
+                    lp[dtype]['frames'] = args.frames
+                    print(_row('log-polar %s %s' % (str(dtype)[6:], 'spikes' if spikes else 'rates'), lp[dtype]))
+                ratio = lp[torch.float32]['fps'] / lp[torch.float64]['fps']
+                print('  log-polar %s: float64 takes %.2fx the time of float32'
+                      % ('with spikes' if spikes else 'rates only', ratio))
     return results
 
 

@@ -391,13 +391,19 @@ class Retina(Seeded, Layer):
         # Without autograd, long chunks run in pieces whose intermediate maps stay in the processor's
         # cache (and whose memory is reused rather than freshly zeroed by the system); every stage
         # carries its state exactly from piece to piece, so the result is the same.
-        parts, timing = [], {}
+        # Each piece is copied into the chunk's outputs at once, while it is still in the processor's cache.
+        outs, keys, timing = None, None, {}
         for start in range(0, x.shape[2], piece):
-            parts.append(self._forward_piece(x[:, :, start:start + piece]))
+            part = self._forward_piece(x[:, :, start:start + piece])
+            if outs is None:
+                keys = part.keys
+                outs = [p.new_empty(p.shape[:2] + (x.shape[2],) + p.shape[3:]) for p in part]
+            for out, p in zip(outs, part):
+                out[:, :, start:start + p.shape[2]].copy_(p)
             for name, seconds in self._timing:
                 timing[name] = timing.get(name, 0.0) + seconds
         self._timing = list(timing.items())
-        return Output([torch.cat([p[i] for p in parts], dim=2) for i in range(len(parts[0]))], keys=parts[0].keys)
+        return Output(outs, keys=keys)
 
     PIECE_ELEMENTS = 1 << 20
     """Without autograd on the CPU, chunks are computed in pieces of about this many values per map (see forward)."""

@@ -253,9 +253,12 @@ def test_compiled_ganglion_input_equals_the_torch_stage(compiled, monkeypatch, d
         assert (fast_state[name] - slow_state[name]).abs().max() <= tol * (1 + slow_state[name].abs().max())
 
 
+@pytest.mark.parametrize('mode', [1, 3])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled, monkeypatch, dtype):
-    """VirtualRetina's log-polar scheme (one blur matrix per line) in the compiled OPL and gain-control loops."""
+def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled, monkeypatch, dtype, mode):
+    """VirtualRetina's log-polar scheme in the compiled OPL and gain-control loops: by the bands of its per-line
+    matrices (mode 1) and as its recursion with per-pixel coefficients (mode 3)."""
+    monkeypatch.setattr(loops, 'LOG_POLAR_RECURSION_COST', float('inf') if mode == 1 else -1.0)
     x = 255 * torch.rand(1, 2, 40, 36, 29, generator=torch.Generator().manual_seed(8), dtype=torch.float64).to(dtype)
     retinas = []
 
@@ -278,6 +281,7 @@ def test_compiled_log_polar_opl_and_gain_control_equal_the_torch_stages(compiled
         assert (fast[k] - slow[k]).abs().max() <= tol * slow[k].abs().max(), k
     # the sigma really varies over the map (small in the fovea, larger outside)
     blur = retinas[0].opl._blur(retinas[0].opl.sigma_surround, x)
+    assert loops._operator(blur, 0.5, 36, 29, dtype)[0].mode == mode
     a_cols = torch.as_tensor(blur.mats[0])
     assert float(a_cols[18].diagonal().max() - a_cols[18].diagonal().min()) > 0.05
 

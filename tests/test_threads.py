@@ -89,7 +89,7 @@ def _mixed(monkeypatch):
     monkeypatch.setattr(loops, 'RECURSION_COST', 50.0)
 
 
-@pytest.mark.parametrize('blurs', ['recursive', 'mixed', 'log-polar'])
+@pytest.mark.parametrize('blurs', ['recursive', 'mixed', 'log-polar', 'log-polar-bands'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_every_blur_mode_is_the_same_on_one_and_two_threads(threads, monkeypatch, blurs, dtype):
     configure = None
@@ -98,6 +98,9 @@ def test_every_blur_mode_is_the_same_on_one_and_two_threads(threads, monkeypatch
     elif blurs == 'mixed':
         _mixed(monkeypatch)
     else:
+        if blurs == 'log-polar-bands':
+            monkeypatch.setattr(loops, 'LOG_POLAR_RECURSION_COST', float('inf'))
+
         def configure(retina):
             retina.resolution.pixel_per_degree = 10.0
             for stage in (retina.opl, retina.bipolar):
@@ -112,7 +115,7 @@ def test_every_blur_mode_is_the_same_on_one_and_two_threads(threads, monkeypatch
     x = torch.zeros(1, 1, 1, 41, 37, dtype=dtype)
     ops = [loops._operator(retina.opl._blur(s, x, scale=torch.tensor(k)), 0.5, 41, 37, dtype)[0].mode
            for s, k in ((retina.opl.sigma_center, 1.0), (retina.opl.sigma_surround, 1.58))]
-    assert ops == {'recursive': [2, 2], 'mixed': [0, 2], 'log-polar': [1, 1]}[blurs]
+    assert ops == {'recursive': [2, 2], 'mixed': [0, 2], 'log-polar': [3, 3], 'log-polar-bands': [1, 1]}[blurs]
 
 
 def test_rows_of_the_recursive_filter_in_groups_of_four_and_a_remainder(threads, monkeypatch):

@@ -103,14 +103,22 @@ static void deriche_rows(int64_t n, int64_t L, const double *restrict x, double 
 }
 
 /* How heat_body.h splits one step of an operator among threads (see there): the output by parts of
-   heat_parts(H, B), part g being the rows [r0, r1) of heat_part_rows: groups of ROWS rows (modes 0 and 2),
-   single rows (mode 1); mode 2 first runs its pass along y by bands of MID_COLUMNS columns (heat_mid_parts). */
+   heat_parts(H, W, B), part g being the rows [r0, r1) of heat_part_rows: groups of ROWS rows (modes 0 and 2),
+   single rows (mode 1), or bands of MID_COLUMNS columns over all rows (mode 3, whose pass along y runs down the
+   columns); mode 2 first runs its pass along y by bands of columns (heat_mid_parts, heat_mid).
+   heat_split(B) names the split of the output (0: groups of rows, 1: single rows, 2: bands of columns): two
+   operators with the same split of rows can update the rows of a part at once. */
 #define MID_COLUMNS 16
-static inline int64_t heat_parts(int64_t H, const convis_blur *B) {
-    return B->mode == 1 ? H : (H + ROWS - 1) / ROWS;
+static inline int heat_split(const convis_blur *B) {
+    return B->mode == 1 ? 1 : B->mode == 3 ? 2 : 0;
+}
+
+static inline int64_t heat_parts(int64_t H, int64_t W, const convis_blur *B) {
+    return B->mode == 1 ? H : B->mode == 3 ? (W + MID_COLUMNS - 1) / MID_COLUMNS : (H + ROWS - 1) / ROWS;
 }
 
 static inline void heat_part_rows(int64_t g, int64_t H, const convis_blur *B, int64_t *r0, int64_t *r1) {
+    if (B->mode == 3) { *r0 = 0; *r1 = H; return; }
     const int64_t n = B->mode == 1 ? 1 : ROWS;
     *r0 = g * n;
     *r1 = g * n + n < H ? g * n + n : H;
@@ -124,6 +132,62 @@ static inline int64_t heat_mid_parts(int64_t W, const convis_blur *B) {
 static void heat_mid(int64_t g, int64_t H, int64_t W, const convis_blur *B) {
     const int64_t l0 = g * MID_COLUMNS, l1 = l0 + MID_COLUMNS < W ? l0 + MID_COLUMNS : W;
     deriche_axis0(H, W, l0, l1, (const double *)B->t, (double *)B->t2, (double *)B->t3, B->cr);
+}
+
+/* Mode 3, VirtualRetina's log-polar recursion with each pixel's coefficients (convis.filters.spatial's
+   _run_log_polar: the causal pass starts from x[0]/2, the anticausal one from x[n-1]/2 and uses x[i], x[i+1]),
+   the identity at the pixels of LK.  Along x for row i: t2[i] from t[i]. */
+static void log_polar_row(int64_t i, int64_t H, int64_t W, const convis_blur *B) {
+    const int64_t HW = H * W, o = i * W;
+    const double *x = (const double *)B->t + o, *keep = B->LK + o;
+    const double *c0 = B->LC + o, *c1 = c0 + HW, *c2 = c1 + HW, *c3 = c2 + HW, *b1 = c3 + HW, *b2 = b1 + HW;
+    double *y = (double *)B->t2 + o;
+    double y1 = x[0] / 2, y2 = y1, xm = x[0];
+    for (int64_t j = 0; j < W; j++) {
+        const double v = c0[j] * x[j] + c1[j] * xm + b1[j] * y1 + b2[j] * y2;
+        y[j] = v;
+        y2 = y1; y1 = v; xm = x[j];
+    }
+    y1 = y2 = x[W - 1] / 2;
+    for (int64_t j = W - 1; j >= 0; j--) {
+        const double xn = j + 1 < W ? x[j + 1] : x[W - 1];
+        const double v = c2[j] * x[j] + c3[j] * xn + b1[j] * y1 + b2[j] * y2;
+        y[j] = keep[j] != 0 ? x[j] : y[j] + v;
+        y2 = y1; y1 = v;
+    }
+}
+
+/* Along y for the columns [l0, l1) of t2, into t (which the pass along x has read), t3 scratch; vectorised
+   over the columns. */
+static void log_polar_columns(int64_t l0, int64_t l1, int64_t H, int64_t W, const convis_blur *B) {
+    const int64_t HW = H * W;
+    const double *x = (const double *)B->t2;
+    double *out = (double *)B->t, *causal = (double *)B->t3;
+    const double *c0 = B->LC, *c1 = c0 + HW, *c2 = c1 + HW, *c3 = c2 + HW, *b1 = c3 + HW, *b2 = b1 + HW;
+    for (int64_t i = 0; i < H; i++) {
+        const int64_t p = i * W, m = (i > 0 ? i - 1 : 0) * W, m2 = (i > 1 ? i - 2 : 0) * W;
+        for (int64_t l = l0; l < l1; l++) {
+            const double y1 = i > 0 ? causal[m + l] : x[l] / 2, y2 = i > 1 ? causal[m2 + l] : x[l] / 2;
+            causal[p + l] = c0[p + l] * x[p + l] + c1[p + l] * x[m + l] + b1[p + l] * y1 + b2[p + l] * y2;
+        }
+    }
+    for (int64_t i = H - 1; i >= 0; i--) {
+        const int64_t p = i * W, n1 = (i + 1 < H ? i + 1 : H - 1) * W, n2 = (i + 2 < H ? i + 2 : H - 1) * W;
+        const double *last = x + (H - 1) * W;
+        for (int64_t l = l0; l < l1; l++) {
+            /* the anticausal values of rows i+1 and i+2 are out[.] - causal[.] (kept in out until row i is done) */
+            const double a1 = i + 1 < H ? out[n1 + l] : last[l] / 2, a2 = i + 2 < H ? out[n2 + l] : last[l] / 2;
+            out[p + l] = c2[p + l] * x[p + l] + c3[p + l] * x[n1 + l] + b1[p + l] * a1 + b2[p + l] * a2;
+        }
+        if (i + 2 < H)                 /* row i+2 is no longer needed as an anticausal value: finish it */
+            for (int64_t l = l0; l < l1; l++)
+                out[n2 + l] = B->LK[n2 + l] != 0 ? x[n2 + l] : causal[n2 + l] + out[n2 + l];
+    }
+    for (int64_t i = 0; i < 2 && i < H; i++)
+        for (int64_t l = l0; l < l1; l++) {
+            const int64_t p = i * W + l;
+            out[p] = B->LK[p] != 0 ? x[p] : causal[p] + out[p];
+        }
 }
 
 #define REAL double

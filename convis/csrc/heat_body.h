@@ -8,15 +8,16 @@
    one thread outside any. */
 
 /* Row i of the operator's input: t[i] = y[i] + a (x[i] + c); in mode 1 also the pass along x of that row. */
-static void NAME(prepare)(int64_t i, int64_t W, const REAL *y, const REAL *x, REAL a, REAL c,
+static void NAME(prepare)(int64_t i, int64_t H, int64_t W, const REAL *y, const REAL *x, REAL a, REAL c,
                           const convis_blur *B) {
     typedef REAL vec __attribute__((vector_size(LANES * sizeof(REAL))));
     typedef REAL uvec __attribute__((vector_size(LANES * sizeof(REAL)), aligned(sizeof(REAL))));
     const int64_t WP = (W + LANES - 1) / LANES * LANES;
     const REAL *yi = y + i * W, *xi = x + i * W;
-    if (B->mode == 2) {
+    if (B->mode >= 2) {
         double *t = (double *)B->t + i * W;
         for (int64_t j = 0; j < W; j++) t[j] = (double)(yi[j] + a * (xi[j] + c));
+        if (B->mode == 3) log_polar_row(i, H, W, B);
         return;
     }
     if (B->mode == 0) {
@@ -46,6 +47,14 @@ static void NAME(part)(int64_t g, int64_t H, int64_t W, REAL *o, const convis_bl
     typedef REAL vec __attribute__((vector_size(LANES * sizeof(REAL))));
     typedef REAL uvec __attribute__((vector_size(LANES * sizeof(REAL)), aligned(sizeof(REAL))));
     const int64_t WP = (W + LANES - 1) / LANES * LANES;
+    if (B->mode == 3) {           /* columns of band g: the pass along y, times e */
+        const int64_t l0 = g * MID_COLUMNS, l1 = l0 + MID_COLUMNS < W ? l0 + MID_COLUMNS : W;
+        const double *res = (const double *)B->t;
+        log_polar_columns(l0, l1, H, W, B);
+        for (int64_t i = 0; i < H; i++)
+            for (int64_t l = l0; l < l1; l++) o[i * W + l] = (REAL)(B->e * res[i * W + l]);
+        return;
+    }
     if (B->mode == 2) {           /* rows of group g: the pass along x of the recursive filter (double) */
         int64_t r0, r1;
         heat_part_rows(g, H, B, &r0, &r1);
@@ -112,9 +121,9 @@ static void NAME(part)(int64_t g, int64_t H, int64_t W, REAL *o, const convis_bl
 /* o = B (y + a (x + c)) for one map: the phases as work-sharing loops (each ends with the threads' barrier). */
 static void NAME(heat_par)(int64_t H, int64_t W, const REAL *y, const REAL *x, REAL a, REAL c, REAL *o,
                            const convis_blur *B) {
-    const int64_t n = heat_parts(H, B), nm = heat_mid_parts(W, B);
+    const int64_t n = heat_parts(H, W, B), nm = heat_mid_parts(W, B);
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < H; i++) NAME(prepare)(i, W, y, x, a, c, B);
+    for (int64_t i = 0; i < H; i++) NAME(prepare)(i, H, W, y, x, a, c, B);
     if (nm) {
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < nm; g++) heat_mid(g, H, W, B);
@@ -163,9 +172,9 @@ void NAME(convis_opl)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
                       const convis_blur *Bc, const convis_blur *Bs, REAL *cn, REAL *sn) {
     const int64_t HW = H * W;
     const REAL eu = (REAL)e_u, gu = (REAL)(1 - e_u), wu = (REAL)w_u, off = (REAL)offset;
-    const int64_t nc = heat_parts(H, Bc), ns = heat_parts(H, Bs);
+    const int64_t nc = heat_parts(H, W, Bc), ns = heat_parts(H, W, Bs);
     const int64_t nm = heat_mid_parts(W, Bc) > heat_mid_parts(W, Bs) ? heat_mid_parts(W, Bc) : heat_mid_parts(W, Bs);
-    const int fused = (Bc->mode == 1) == (Bs->mode == 1);     /* both split the map alike */
+    const int fused = heat_split(Bc) == heat_split(Bs) && heat_split(Bc) != 2;   /* both split the rows alike */
 #pragma omp parallel if (HW >= CONVIS_PARALLEL_STEP)
     for (int64_t s = 0; s < T; s++) {
         for (int64_t b = 0; b < BC; b++) {
@@ -174,8 +183,8 @@ void NAME(convis_opl)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
             const REAL *xs = x + (b * T + s) * HW;
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < H; i++) {
-                NAME(prepare)(i, W, c, xs, (REAL)a_c, (REAL)c_c, Bc);
-                NAME(prepare)(i, W, sr, r, (REAL)a_s, 0, Bs);
+                NAME(prepare)(i, H, W, c, xs, (REAL)a_c, (REAL)c_c, Bc);
+                NAME(prepare)(i, H, W, sr, r, (REAL)a_s, 0, Bs);
             }
             if (nm) {
 #pragma omp for schedule(static)
@@ -204,6 +213,16 @@ void NAME(convis_opl)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
                     NAME(opl_update)(i * W, (i + 1) * W, undershoot, eu, gu, wu, off, c, u, r, sr, o, cn, sn);
             }
         }
+    }
+}
+
+/* The gain control's update of the values [p0, p1) once the step's blur is done (see convis_cgc). */
+static inline void NAME(cgc_update)(int64_t p0, int64_t p1, REAL ea, const REAL *ei, const REAL *at, const REAL *qb,
+                                    REAL *v, REAL *ga, REAL *o) {
+    for (int64_t p = p0; p < p1; p++) {
+        v[p] = ei[p] + (v[p] - ei[p]) * at[p];
+        ga[p] = ea * ga[p] + (1 - ea) * qb[p];
+        o[p] = v[p];
     }
 }
 
@@ -238,7 +257,8 @@ void NAME(convis_cgc)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
                 }
         }
     } else {
-        const int64_t n = heat_parts(H, B), nm = heat_mid_parts(W, B);
+        const int64_t n = heat_parts(H, W, B), nm = heat_mid_parts(W, B);
+        const int by_columns = heat_split(B) == 2;
 #pragma omp parallel if (HW >= CONVIS_PARALLEL_STEP)
         for (int64_t s = 0; s < T; s++) {
             for (int64_t b = 0; b < BC; b++) {
@@ -252,7 +272,7 @@ void NAME(convis_cgc)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
                         ei[p] = amp * xin[p] / g;
                         q[p] = sat * w / (1 + w);
                     }
-                    NAME(prepare)(i, W, q, q, 0, 0, B);
+                    NAME(prepare)(i, H, W, q, q, 0, 0, B);
                 }
                 if (nm) {
 #pragma omp for schedule(static)
@@ -263,11 +283,11 @@ void NAME(convis_cgc)(int64_t T, int64_t BC, int64_t H, int64_t W, const REAL *x
                     int64_t r0, r1;
                     NAME(part)(g, H, W, qb, B);
                     heat_part_rows(g, H, B, &r0, &r1);
-                    for (int64_t p = r0 * W; p < r1 * W; p++) {
-                        v[p] = ei[p] + (v[p] - ei[p]) * at[p];
-                        ga[p] = ea * ga[p] + (1 - ea) * qb[p];
-                        o[p] = v[p];
-                    }
+                    if (!by_columns) NAME(cgc_update)(r0 * W, r1 * W, ea, ei, at, qb, v, ga, o);
+                }
+                if (by_columns) {
+#pragma omp for schedule(static)
+                    for (int64_t i = 0; i < H; i++) NAME(cgc_update)(i * W, (i + 1) * W, ea, ei, at, qb, v, ga, o);
                 }
             }
         }

@@ -37,7 +37,8 @@ from ..variables import Parameter
 
 __all__ = ['deriche_coefficients', 'recursive_gaussian_matrix', 'recursive_gaussian_blur', 'blur_operator',
            'log_polar_sigma_map', 'log_polar_gaussian_matrices', 'log_polar_gaussian_blur',
-           'SpatialRecursiveFilter', 'SeparableBlur', 'PerLineBlur', 'compile_c_library', 'MIN_SIGMA_PX']
+           'SpatialRecursiveFilter', 'SeparableBlur', 'PerLineBlur', 'log_polar_coefficients', 'compile_c_library',
+           'MIN_SIGMA_PX']
 
 MIN_SIGMA_PX = 0.1
 """Below this sigma (in pixels) the blur is the identity, as in VirtualRetina."""
@@ -281,23 +282,38 @@ def blur_operator(sigma_deg, pixel_per_degree, shape, dtype, device, log_polar=N
     if s < MIN_SIGMA_PX:
         return None
     key = (s, h, w, float(pixel_per_degree), tuple(float(v) for v in log_polar), dtype, str(device))
-    mats = _LP_CACHE.get(key)
-    if mats is None:
+    cached = _LP_CACHE.get(key)
+    if cached is None:
         sig = log_polar_sigma_map((h, w), s / pixel_per_degree, pixel_per_degree, *log_polar)
         a_cols, a_rows = log_polar_gaussian_matrices(sig)
-        mats = (torch.as_tensor(a_cols, dtype=dtype, device=device), torch.as_tensor(a_rows, dtype=dtype, device=device))
-        _LP_CACHE[key] = mats
+        mats = tuple(torch.as_tensor(a, dtype=dtype, device=device) for a in (a_cols, a_rows))
+        cached = _LP_CACHE[key] = (mats, log_polar_coefficients(sig))
         while len(_LP_CACHE) > 32:
             _LP_CACHE.popitem(last=False)
-    return PerLineBlur(mats)
+    return PerLineBlur(*cached)
+
+
+def log_polar_coefficients(sigma_map):
+    """Each pixel's coefficients of the log-polar recursion (the filter of :func:`log_polar_gaussian_matrices`):
+    ``(C [6, H, W], keep [H, W])`` float64 CPU tensors, ``C`` holding ``c0, c1, c2, c3`` and the feedback
+    coefficients ``b1 = 2a``, ``b2 = -a^2``, ``keep`` 1 at the pixels passed through unchanged (sigma below
+    :data:`MIN_SIGMA_PX` pixels).  The compiled loops run the recursion with them where that takes fewer
+    operations than the matrices' bands."""
+    sigma_map = np.asarray(sigma_map, dtype=np.float64)
+    keep = sigma_map < MIN_SIGMA_PX
+    c0, c1, c2, c3, a = deriche_coefficients(np.where(keep, 1.0, sigma_map), single_precision_sigma=False)
+    coeffs = np.stack([np.broadcast_to(v, sigma_map.shape) for v in (c0, c1, c2, c3, 2 * a, -a * a)])
+    return torch.from_numpy(np.ascontiguousarray(coeffs)), torch.from_numpy(keep.astype(np.float64))
 
 
 class PerLineBlur(object):
     """A blur with one matrix per line (VirtualRetina's log-polar scheme): ``mats = (A_cols [H, W, W],
-    A_rows [W, H, H])`` of :func:`log_polar_gaussian_matrices`, applied along x then along y."""
+    A_rows [W, H, H])`` of :func:`log_polar_gaussian_matrices`, applied along x then along y;
+    ``coefficients``, where known, the recursion's own (:func:`log_polar_coefficients`)."""
 
-    def __init__(self, mats):
+    def __init__(self, mats, coefficients=None):
         self.mats = mats
+        self.coefficients = coefficients
 
     def __call__(self, x):
         return log_polar_gaussian_blur(x, self.mats)

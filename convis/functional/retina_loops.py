@@ -122,6 +122,13 @@ take the same time at a band of about 70-80; at a band of 200 the recursion is t
 band 1.5 times (``benchmarks/bench_retina.py --blurs``)."""
 
 
+LOG_POLAR_RECURSION_COST = 40
+"""A log-polar blur runs as its recursion with per-pixel coefficients (mode 3) when its matrices' bands (the mean
+number of diagonals along x plus along y) are wider than this; the recursion takes the same time in float32 and
+float64 (it runs in double precision), the bands twice as long in float64 (``benchmarks/bench_threads.py
+--log-polar``)."""
+
+
 def _recursive_operands(blur, e):
     """Deriche coefficients (scaled by ``e`` on the first blurred axis) of a separable blur for mode 2."""
     def coefficients(sigma, scale):
@@ -154,7 +161,14 @@ def _operator(blur, e, h, w, dtype):
     elif hasattr(blur, 'mats'):
         ops = _per_line_operands(blur, e, h, w, dtype)
         wp = _padded(w)
-        scratch = [torch.zeros((h, wp + 2 * ops['KX']), dtype=dtype), torch.zeros((h + 2 * ops['KY'], wp), dtype=dtype)]
+        band = float((ops['xhi'] - ops['xlo']).double().mean() + (ops['yhi'] - ops['ylo']).double().mean())
+        if band > LOG_POLAR_RECURSION_COST and getattr(blur, 'coefficients', None) is not None:
+            coeffs, keep = blur.coefficients
+            ops = {'mode': 3, 'LC': coeffs.contiguous(), 'LK': keep.contiguous(), 'e': float(e)}
+            scratch = [torch.zeros(h * w, dtype=torch.float64) for _ in range(3)]
+        else:
+            scratch = [torch.zeros((h, wp + 2 * ops['KX']), dtype=dtype),
+                       torch.zeros((h + 2 * ops['KY'], wp), dtype=dtype)]
     else:
         return None
     struct = ffi().new('convis_blur *')
@@ -163,7 +177,7 @@ def _operator(blur, e, h, w, dtype):
         setattr(struct, name, pointer(buf))
     for name, value in ops.items():
         if name != 'mode':
-            setattr(struct, name, value if isinstance(value, (int, list)) else pointer(value))
+            setattr(struct, name, value if isinstance(value, (int, float, list)) else pointer(value))
     return struct, (ops, scratch)
 
 
