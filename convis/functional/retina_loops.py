@@ -115,11 +115,11 @@ def _padded(w):
     return -(-w // _LANES) * _LANES
 
 
-RECURSION_COST = 75
+RECURSION_COST = 120
 """A separable blur runs as the recursive filter (mode 2) when its matrix band (the mean width of the row
-groups plus the number of diagonals) is wider than this: on 50x50 to 160x128 maps (float32, one thread) both
-take the same time at a band of about 70-80; at a band of 200 the recursion is twice as fast, at 28 the
-band 1.5 times (``benchmarks/bench_retina.py --blurs``)."""
+groups plus the number of diagonals) is wider than this: on 50x50 to 160x160 maps (float32, one and two
+threads) both take the same time at a band of about 110-150; at a band of 200 the recursion is 1.4 times as fast,
+at 28 the band 3 times (``benchmarks/bench_retina.py --blurs``)."""
 
 
 LOG_POLAR_RECURSION_COST = 40
