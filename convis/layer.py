@@ -129,10 +129,11 @@ class Layer(LayerParameters, Optimizing, torch.nn.Module, metaclass=_FreezeOnIni
         states = self.__dict__.get('_state_defaults')
         if states is not None:
             if isinstance(value, State) or name in states:
-                if name not in states:
-                    self.register_state(name, value)
-                else:
-                    self._buffers[name] = None if value is None else _plain_tensor(value)
+                with lock_of(self):
+                    if name not in states:
+                        self.register_state(name, value)
+                    else:
+                        self._buffers[name] = None if value is None else _plain_tensor(value)
                 return
             if isinstance(value, VirtualParameter):
                 if not value.name:
@@ -141,17 +142,19 @@ class Layer(LayerParameters, Optimizing, torch.nn.Module, metaclass=_FreezeOnIni
                 self.__dict__.pop(name, None)
                 return
             if name in self._virtual_parameters:
-                self._virtual_parameters[name].set(value)
+                with lock_of(self):
+                    self._virtual_parameters[name].set(value)
                 return
             params = self.__dict__.get('_parameters')
             if (params is not None and name in params and params[name] is not None
                     and not isinstance(value, torch.nn.Parameter) and value is not None):
                 current = params[name]
-                if hasattr(current, 'set'):
-                    current.set(value)
-                else:
-                    with torch.no_grad():
-                        current.copy_(torch.as_tensor(value, dtype=current.dtype))
+                with lock_of(self):              # a parameter changes only between runs
+                    if hasattr(current, 'set'):
+                        current.set(value)
+                    else:
+                        with torch.no_grad():
+                            current.copy_(torch.as_tensor(value, dtype=current.dtype))
                 return
         if isinstance(value, Parameter) and not value.name:
             value.name = name

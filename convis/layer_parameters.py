@@ -8,7 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import parameter_io
-from .locking import locked
+from .locking import lock_of, locked
 from .o import Ox
 from .optimizing import _clone_nested, _pop
 from .tensors import _short_repr
@@ -137,13 +137,14 @@ class LayerParameters(object):
     @property
     def p(self):
         """Tab-completable tree of all parameters: ``model.p.bipolar.g_leak``; assign to set a value."""
-        return Ox.from_dotted(self._parameter_slots().items(), doc='Parameters of the model (see also .user_parameters)')
+        return Ox.from_dotted(self._parameter_slots().items(), doc='Parameters of the model (see also .user_parameters)',
+                              lock=lock_of(self))
 
     @property
     def user_parameters(self):
         """The parameters a user can set (those with a ``set`` method), as a tree."""
         return Ox.from_dotted([(n, p) for n, p in self._parameter_slots().items() if hasattr(p, 'set')],
-                              doc='Parameters of the model that can be set by the user')
+                              doc='Parameters of the model that can be set by the user', lock=lock_of(self))
 
     @property
     def m(self):
@@ -153,4 +154,4 @@ class LayerParameters(object):
     @property
     def s(self):
         """Tab-completable tree of all states (current values)."""
-        return Ox.from_dotted(self.named_states(), doc='Current state of the model')
+        return Ox.from_dotted(self.named_states(), doc='Current state of the model', lock=lock_of(self))

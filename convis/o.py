@@ -14,6 +14,7 @@ Two special attributes help in large trees:
 
 Assigning to a leaf sets the value in place: ``model.p.bipolar.g_leak = 10``.
 """
+import contextlib
 import re
 from collections import OrderedDict
 
@@ -59,13 +60,16 @@ class O(object):
     """An attribute bag: ``O(a=1, b=2).a == 1``; names can also be looked up with ``o['a']``.
 
     Assigning to an existing name sets the leaf value in place; new names cannot be
-    added by attribute assignment (a typo raises instead of creating a new entry).
+    added by attribute assignment (a typo raises instead of creating a new entry).  A tree of a model's
+    values (``model.p``, ``model.s``) holds the model's lock while it sets one.
     """
     _doc = ''
+    _lock = None
 
-    def __init__(self, _doc='', **kwargs):
+    def __init__(self, _doc='', _lock=None, **kwargs):
         object.__setattr__(self, '_items', OrderedDict())
         object.__setattr__(self, '_doc', _doc)
+        object.__setattr__(self, '_lock', _lock)
         for k, v in kwargs.items():
             self._items[save_name(k)] = v
 
@@ -87,7 +91,8 @@ class O(object):
             if isinstance(current, O):
                 raise AttributeError('%r is a group, not a value: set one of its entries (%s)' % (
                     name, ', '.join(current._keys())))
-            _set_leaf(current, value)
+            with self._lock if self._lock is not None else contextlib.nullcontext():
+                _set_leaf(current, value)
         else:
             raise AttributeError('no entry %r to set. Choices: %s' % (name, ', '.join(self._items.keys())))
 
@@ -148,9 +153,10 @@ class Ox(O):
         super().__init__(_doc, **{k: type(self)(_doc, **v) if isinstance(v, dict) else v for k, v in kwargs.items()})
 
     @classmethod
-    def from_dotted(cls, pairs, doc=''):
-        """Builds a tree from ``(dotted.name, value)`` pairs, losslessly (nested dicts are merged deeply)."""
-        root = cls(_doc=doc)
+    def from_dotted(cls, pairs, doc='', lock=None):
+        """Builds a tree from ``(dotted.name, value)`` pairs, losslessly (nested dicts are merged deeply);
+        ``lock`` (a model's lock) is held while a value is set through the tree."""
+        root = cls(_doc=doc, _lock=lock)
         for name, value in pairs:
             parts = [p for p in name.split('.') if p != ''] or ['_self']
             node = root
@@ -158,7 +164,7 @@ class Ox(O):
                 key = save_name(part)
                 child = node._items.get(key)
                 if not isinstance(child, Ox):
-                    child = cls(_doc=doc)
+                    child = cls(_doc=doc, _lock=lock)
                     node._items[key] = child
                 node = child
             node._items[save_name(parts[-1])] = value

@@ -120,3 +120,33 @@ def test_push_run_pop_in_another_thread_leaves_a_chunked_run_intact(name):
             model.compute_loss(impulse, np.zeros_like(impulse), dt=10)
     got = in_threads(2, job)[0]
     assert all(same(g, w) for g, w in zip(got, want))
+
+
+# ---------------------------------------------------------------------------- setting values takes the lock
+def _blocked_while_locked(model, assign):
+    """Runs ``assign`` in a thread while this thread holds the model's lock: returns whether it waited for the
+    lock (it had not finished 0.2 s later) and whether it finished once the lock was released."""
+    done = threading.Event()
+    with model.lock:
+        worker = threading.Thread(target=lambda: (assign(), done.set()))
+        worker.start()
+        waited = not done.wait(0.2)
+    worker.join(5)
+    return waited, done.is_set()
+
+
+@pytest.mark.parametrize('how', ['tree', 'attribute', 'user_parameters', 'state'])
+def test_setting_a_value_waits_for_a_run_holding_the_lock(how):
+    """``model.p.x = v``, ``model.layer.x = v`` and state assignments wait while a run (or anyone) holds the model's
+    lock, so a parameter never changes in the middle of a chunk."""
+    retina = convis.retina.Retina()
+    assign = {'tree': lambda: setattr(retina.p.opl, 'sigma_center', 0.07),
+              'attribute': lambda: setattr(retina.opl, 'sigma_center', 0.07),
+              'user_parameters': lambda: setattr(retina.user_parameters.opl, 'sigma_center', 0.07),
+              'state': lambda: setattr(retina.bipolar, 'V', torch.zeros(1, 1, 1, 4, 4))}[how]
+    waited, finished = _blocked_while_locked(retina, assign)
+    assert waited and finished
+    if how != 'state':
+        assert float(retina.opl.sigma_center) == pytest.approx(0.07)
+    else:
+        assert retina.bipolar.V.shape == (1, 1, 1, 4, 4)
