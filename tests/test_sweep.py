@@ -238,3 +238,20 @@ def test_tasks_start_from_the_model_sent_each_worker_unpickling_it_once(client, 
         return [key for key in cluster._PROCESS['models'] if key[0] == token]
     assert all(len(keys) <= 1 for keys in client.run(cached).values())
     assert any(client.run(cached).values())
+
+
+def test_the_attrs_of_a_reduce_dataarray_are_kept_in_memory_and_in_a_store(client, stim, tmp_path):
+    """A reduce that returns an xarray.DataArray with units keeps them in the sweep's Dataset, with a store too."""
+    import xarray as xr
+    retina = convis.retina.Retina(seed=2)
+
+    def rate(o):
+        r = o.ganglion_spikes_ON.float().mean((0, 1, 3, 4)).numpy() * retina.resolution.steps_per_second
+        return {'rate': xr.DataArray(r, dims=('time',), attrs={'units': 'Hz', 'long_name': 'mean ON rate'})}
+    grid = {'opl.sigma_center': [0.05, 0.1]}
+    for store in (None, str(tmp_path / 'rates.zarr')):
+        ds = convis.sweep(retina, stim, grid, reduce=rate, dt=60, client=client, store=store, device='cpu')
+        assert ds['rate'].attrs['units'] == 'Hz' and ds['rate'].attrs['long_name'] == 'mean ON rate', store
+        assert ds['rate'].dims == ('opl.sigma_center', 'time')
+    reopened = xr.open_zarr(str(tmp_path / 'rates.zarr'), consolidated=False)
+    assert reopened['rate'].attrs['units'] == 'Hz'

@@ -30,11 +30,13 @@ class Collector(object):
         self.attrs = dict(attrs or {})
         self.shape = tuple(len(coords[d][1]) for d in self.dims)
         self.variables = None  # name -> (dims, dtype, shape, coords) of one set's result
+        self.variable_attrs = {}  # name -> attrs of the variable (units...)
         self.data = OrderedDict()
 
     def describe(self, result):
-        """Learns the variables' dims, dtypes, shapes and coordinates from the first result."""
+        """Learns the variables' dims, dtypes, shapes, coordinates and attrs from the first result."""
         self.variables = OrderedDict((k, (tuple(d), a.dtype, a.shape, c)) for k, (d, a, c) in result.items())
+        self.variable_attrs = {k: dict(getattr(v, 'attrs', {})) for k, v in result.items()}
 
     def check(self, result):
         if set(result) != set(self.variables):
@@ -69,6 +71,7 @@ class Collector(object):
         ds = self.base_dataset()
         for k, (d, dtype, shape, c) in self.variables.items():
             ds[k] = (self.dims + d, self.data[k])
+            ds[k].attrs.update(self.variable_attrs.get(k, {}))
         return ds
 
 
@@ -103,6 +106,7 @@ class StoreCollector(object):
         ds.attrs[FINGERPRINT] = self.fingerprint
         for k, (d, dtype, shape, cc) in c.variables.items():
             ds[k] = (c.dims + d, da.zeros(c.shape + shape, dtype=dtype, chunks=(1,) * len(c.dims) + shape))
+            ds[k].attrs.update(c.variable_attrs.get(k, {}))
         ds[DONE] = (c.dims, np.zeros(c.shape, dtype=bool))
         ds[DONE].encoding['chunks'] = (1,) * len(c.dims)
         ds.to_zarr(self.path, mode='w', compute=False, consolidated=False)

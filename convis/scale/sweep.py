@@ -150,6 +150,19 @@ def _frames_dims(t):
     return tuple(dims[i] for i in keep), t.reshape(tuple(t.shape[i] for i in keep))
 
 
+class Variable(tuple):
+    """One result variable of a set: the tuple ``(dims, array, coords)``, with its ``attrs`` (units, a
+    description: what a reduce's ``xarray.DataArray`` carried) as an attribute, kept in the sweep's Dataset."""
+
+    def __new__(cls, dims, array, coords, attrs=None):
+        self = tuple.__new__(cls, (dims, array, coords))
+        self.attrs = dict(attrs or {})
+        return self
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+
 def _variables(o, outputs, reduce, steps_per_second, pixel_per_degree):
     """``name -> (dims, numpy array, coords)`` of one run's outputs (or of ``reduce(output)``)."""
     from ..base import Output
@@ -161,7 +174,7 @@ def _variables(o, outputs, reduce, steps_per_second, pixel_per_degree):
         for k, v in r.items():
             if hasattr(v, 'dims') and hasattr(v, 'coords'):  # an xarray.DataArray keeps its labels
                 coords = {c: (v[c].dims, np.asarray(v[c].values), dict(v[c].attrs)) for c in v.coords}
-                result[str(k)] = (tuple(v.dims), np.asarray(v.values), coords)
+                result[str(k)] = Variable(tuple(v.dims), np.asarray(v.values), coords, v.attrs)
             else:
                 a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
                 result[str(k)] = (tuple('%s_dim_%d' % (k, i) for i in range(a.ndim)), a, {})
