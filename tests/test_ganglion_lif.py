@@ -185,8 +185,8 @@ def test_layer_gives_the_same_with_every_loop(monkeypatch, dtype, noise, sd, rec
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 def test_seeded_spike_trains_are_those_of_the_earlier_c_loops(dtype):
     """The default retina with its membrane noise (and one layer with random refractory periods) fires the
-    same spikes as the C loops convis compiled before its loops moved to numba (revision e08456f): the
-    counts saved in tests/data/compiled_reference.npz."""
+    same spikes as the C loops of revision e08456f (before the loops moved into C files, cffi and OpenMP
+    threads): the counts saved in tests/data/compiled_reference.npz."""
     import os
     saved = np.load(os.path.join(os.path.dirname(__file__), 'data', 'compiled_reference.npz'))
     x = 255 * np.random.RandomState(5).rand(1, 1, 150, 20, 26)
