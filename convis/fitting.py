@@ -17,12 +17,20 @@ them.  The losses are in :mod:`convis.losses`.
 * **One optimizer step per epoch** (LBFGS by default: up to ``max_iter`` evaluations of the whole
   recording per step), so the loss of an epoch is a loss of the whole recording, comparable across epochs.
 
-:func:`check_gradients` compares the gradients with central finite differences.
+:func:`fit_least_squares` fits by trust-region Gauss-Newton instead (scipy's ``least_squares`` in
+log-parameters, the Jacobian by central differences of gradient-free runs): the method that recovers the
+retina's parameters where they act through curved valleys of the loss (sigma^2 / tau).  One record per run
+of the model goes to its callback; it returns one result dict.
+
+:func:`check_gradients` compares the gradients with central finite differences.  The comparisons of
+predicted rates with recorded spike trains (:func:`explained_variance`, :func:`compare_predictions`,
+:func:`plot_comparison`) live in :mod:`convis.fit_compare` and are re-exported here.
 
 >>> retina.fit_parameters(['opl.sigma_center', 'bipolar.g_leak'])
 >>> records = convis.fitting.fit(retina, stimulus, target, convis.losses.mse('bipolar'), epochs=20)
 >>> records[-1]['parameters']
 """
+import difflib
 import math
 import time
 
@@ -30,10 +38,12 @@ import numpy as np
 import torch
 
 from .chunking import _check_frames
+from .fit_compare import compare_predictions, explained_variance, plot_comparison  # noqa: F401 (public here)
 from .optimizing import _default_loss, _named, fit_parameters  # noqa: F401 (fit_parameters is public here)
+from .tensors import make_tensor_5d
 
-__all__ = ['fit_parameters', 'fitted_parameters', 'iter_fit', 'fit', 'check_gradients', 'explained_variance',
-           'compare_predictions', 'plot_comparison']
+__all__ = ['fit_parameters', 'fitted_parameters', 'iter_fit', 'fit', 'fit_least_squares', 'check_gradients',
+           'explained_variance', 'compare_predictions', 'plot_comparison']
 
 
 def fitted_parameters(model):
@@ -242,79 +252,284 @@ def check_gradients(model, inp, target, loss_fn, names=None, rel_step=1e-5):
     return out
 
 
-def explained_variance(prediction, target):
-    """The fraction of the target's variance that the prediction explains (the coefficient of determination).
+# ---------------------------------------------------------------- trust-region Gauss-Newton
+def _chosen(model, names):
+    """``[(dotted name, Parameter)]`` of the parameters to fit: ``names`` (dotted names or Parameters) or, by
+    default, every floating point parameter that requires a gradient."""
+    named = _named(model)
+    if names is None:
+        chosen = [(n, p) for n, p in named.items() if p.requires_grad and p.is_floating_point()]
+        if not chosen:
+            raise ValueError('no parameter of the %s requires a gradient: name the parameters to fit '
+                             '(names=[...]) or choose them with fit_parameters([...])' % type(model).__name__)
+        return chosen
+    if isinstance(names, (str, torch.Tensor)):
+        names = [names]
+    by_id = {id(p): n for n, p in named.items()}
+    chosen = []
+    for n in names:
+        if isinstance(n, torch.Tensor):
+            if id(n) not in by_id:
+                raise ValueError('the Parameter %r is not a parameter of this %s' % (n, type(model).__name__))
+            n = by_id[id(n)]
+        if n not in named:
+            close = difflib.get_close_matches(str(n), list(named), n=3, cutoff=0.5)
+            raise ValueError('%s has no parameter %r; %s' % (type(model).__name__, n, 'did you mean %s?'
+                             % ', '.join(close) if close else 'its parameters are %s' % ', '.join(named)))
+        if not named[n].is_floating_point():
+            raise ValueError('parameter %s is not a floating point tensor and cannot be fitted' % n)
+        if n in (c[0] for c in chosen):
+            raise ValueError('parameter %s is named twice' % n)
+        chosen.append((n, named[n]))
+    if not chosen:
+        raise ValueError('names is empty: name at least one parameter to fit')
+    return chosen
 
-    .. math:: EV = 1 - \\frac{\\langle (y - \\hat y)^2 \\rangle}{\\mathrm{var}(y)}
 
-    1 for a perfect prediction, 0 for the target's mean, below 0 for worse; an offset or a wrong gain counts
-    as an error (the correlation is blind to both).  Both in the same unit (e.g. Hz), flattened.
+class _Coordinates(object):
+    """The vector scipy fits, ``x``: ``log(p / p0)`` for a parameter fitted in log space, ``(p - p0) / s`` for
+    the others (``s = |p0|``, or 1 where ``p0 = 0``); ``x = 0`` is the start.  Holds the bounds of ``x``."""
+
+    def __init__(self, chosen, log_parameters, bounds):
+        names = [n for n, _ in chosen]
+        if isinstance(log_parameters, (bool, np.bool_)):
+            log_names = set(names) if log_parameters else set()
+        else:
+            log_names = {log_parameters} if isinstance(log_parameters, str) else set(log_parameters)
+        if log_names - set(names):
+            raise ValueError('log_parameters names %s, which are not fitted'
+                             % ', '.join(sorted(map(str, log_names - set(names)))))
+        factor, limits = None, {}
+        if isinstance(bounds, dict):
+            limits = dict(bounds)
+            if set(limits) - set(names):
+                raise ValueError('bounds names %s, which are not fitted' % ', '.join(sorted(set(limits) - set(names))))
+        elif bounds is not None:
+            factor = float(bounds)
+            if not factor > 1 or not math.isfinite(factor):
+                raise ValueError('bounds must be a factor above 1 (or a dict {name: (min, max)}), not %r' % (bounds,))
+        self.params, self.log, self.start, self.scale, self.labels = [], [], [], [], []
+        lower, upper = [], []
+        for n, p in chosen:
+            v0 = p.detach().cpu().double().numpy().ravel().copy()  # not a view of the parameter
+            log = n in log_names
+            if log and not (v0 > 0).all():
+                raise ValueError('%s is %g <= 0: it cannot be fitted in log space (log_parameters=False, or a list '
+                                 'of the names to fit in log space)' % (n, v0[~(v0 > 0)][0]))
+            lo, hi = getattr(p, 'bounds', None) or (None, None)
+            lo = np.full_like(v0, -np.inf if lo is None else lo)
+            hi = np.full_like(v0, np.inf if hi is None else hi)
+            if n in limits:
+                user_lo, user_hi = limits[n]
+                lo = np.maximum(lo, -np.inf if user_lo is None else float(user_lo))
+                hi = np.minimum(hi, np.inf if user_hi is None else float(user_hi))
+            if factor is not None:
+                lo = np.maximum(lo, np.where(v0 > 0, v0 / factor, v0 * factor))
+                hi = np.minimum(hi, np.where(v0 > 0, v0 * factor, v0 / factor))
+            if (lo > v0).any() or (hi < v0).any() or (lo >= hi).any():
+                raise ValueError('%s: the start %s is not strictly inside the bounds (%s, %s)'
+                                 % (n, v0.tolist(), lo.tolist(), hi.tolist()))
+            s = np.where(v0 != 0, np.abs(v0), 1.0)
+            with np.errstate(divide='ignore'):
+                lower.append(np.log(np.maximum(lo, 0) / v0) if log else (lo - v0) / s)
+                upper.append(np.log(hi / v0) if log else (hi - v0) / s)
+            self.params.append((n, p, lo, hi))
+            self.log.append(log)
+            self.start.append(v0)
+            self.scale.append(s)
+            self.labels += [n] if v0.size == 1 else ['%s[%d]' % (n, i) for i in range(v0.size)]
+        self.bounds = (np.concatenate(lower), np.concatenate(upper))
+
+    def values(self, x):
+        """``[(name, Parameter, values as a flat float64 array)]`` for the vector ``x`` (clipped into the bounds)."""
+        out, k = [], 0
+        for (n, p, lo, hi), log, v0, s in zip(self.params, self.log, self.start, self.scale):
+            z = x[k:k + v0.size]
+            k += v0.size
+            out.append((n, p, np.clip(v0 * np.exp(z) if log else v0 + z * s, lo, hi)))
+        return out
+
+    def push(self, x, hooks=False):
+        """Writes the values of ``x`` into the model's parameters (``hooks``: by ``Parameter.set``, which tells
+        the widgets that follow the parameters)."""
+        for _, p, v in self.values(x):
+            t = torch.as_tensor(v, dtype=p.dtype).reshape(p.shape)
+            if hooks and hasattr(p, 'set'):
+                p.set(t)
+            else:
+                with torch.no_grad():
+                    p.copy_(t)
+
+    def parameters(self, x):
+        return {n: float(v[0]) if v.size == 1 and p.numel() == 1 else v.tolist() for n, p, v in self.values(x)}
+
+
+def _comparison(model, x, target, output, t_skip, scale, dt):
+    """Runs the model once from the cleared state; returns ``(pick, target, mask, scale)``: ``pick(Output)``
+    the compared tensor, the target (float64, matched to its shape, NaN before ``t_skip``), where it was
+    recorded, and the residuals' divisor."""
+    if output is None:
+        pick = lambda o: o[0]  # noqa: E731
+    elif callable(output):
+        pick = output
+    elif isinstance(output, (str, int, np.integer)):
+        pick = lambda o: o[output]  # noqa: E731
+    else:
+        raise TypeError('output must be a key of the Output (such as \'opl\'), an index or a callable '
+                        'output -> tensor, not %r' % (output,))
+    with model.fresh_state(), torch.no_grad():
+        out = torch.as_tensor(pick(model.run(x, dt=dt)))
+    y = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target,
+                                   dtype=np.float64))
+    if tuple(y.shape) != tuple(out.shape) and tuple(make_tensor_5d(y).shape) == tuple(out.shape):
+        y = make_tensor_5d(y)
+    if tuple(y.shape) != tuple(out.shape):
+        raise ValueError('the compared output (%s) has shape %s but the target has shape %s: give a target of the '
+                         'output\'s shape (NaN where not recorded)' % (output if output is not None else 'the first',
+                                                                       tuple(out.shape), tuple(y.shape)))
+    if torch.isinf(y).any():
+        raise ValueError('the target holds infinite values (use NaN for entries that were not recorded)')
+    y = y.clone()
+    if t_skip:
+        if y.dim() != 5:
+            raise ValueError('t_skip needs a 5-d output [batch, channel, time, x, y], not shape %s' % (tuple(y.shape),))
+        y[:, :, :t_skip] = float('nan')
+    mask = ~torch.isnan(y)
+    if not bool(mask.any()):
+        raise ValueError('the target has no recorded (non-NaN) value%s' % (' at or after t_skip=%d' % t_skip
+                                                                           if t_skip else ''))
+    if scale is None:
+        scale = float(y[mask].std(unbiased=False))
+        scale = scale if scale > 0 else 1.0
+    scale = torch.as_tensor(np.asarray(scale, dtype=np.float64)).expand_as(y)
+    if not (torch.isfinite(scale) & (scale > 0)).all():
+        raise ValueError('scale must be positive and finite')
+    return pick, y[mask], mask, scale[mask]
+
+
+def fit_least_squares(model, inp, target, names=None, output=None, t_skip=0, scale=None, log_parameters=True,
+                      bounds=None, max_evaluations=100, diff_step=1e-3, tolerance=1e-12, dt=None, callback=None,
+                      **least_squares_kwargs):
+    """Fits parameters of ``model`` by trust-region Gauss-Newton (:func:`scipy.optimize.least_squares`) with
+    the Jacobian by central differences of gradient-free runs; returns a result dict.
+
+    It minimises the mean of the squared residuals over the recorded entries of the target,
+
+    .. math:: L = \\frac{1}{m} \\sum_i \\left(\\frac{\\hat y_i(\\theta) - y_i}{s_i}\\right)^2
+
+    Where the parameters act through a curved valley of the loss (the retina's centre and surround act
+    mostly through sigma^2 / tau: Gauss-Newton condition numbers of 1e4 to 1e8), this recovers them where
+    the gradient methods of :func:`fit` stall.  Each evaluation runs the whole input (``2 n`` runs per
+    Jacobian of ``n`` fitted values), without autograd, so the compiled loops are used.
+
+    Parameters
+    ----------
+    model : Layer
+    inp : array or tensor
+        the stimulus (1 to 5 dimensions, see ``make_tensor_5d``)
+    target : array or tensor
+        the recording, of the compared output's shape (a shorter one is broadcast as the input is);
+        NaN marks an entry that was not recorded (left out of the residuals); infinities are refused
+    names : list of str or Parameter, optional
+        the parameters to fit, dotted as in ``model.named_parameters()`` (``'opl.sigma_center'``);
+        default: those that require a gradient (see :func:`fit_parameters`).  Every element of an array
+        parameter is fitted.  ``requires_grad`` is left as it is.
+    output : str, int or callable, optional
+        what is compared: a key of the model's :class:`~convis.Output` (``'opl'``), an index, or
+        ``output(Output) -> tensor``; default the first output
+    t_skip : int
+        frames at the start that only warm the state up (left out of the residuals; 5-d outputs)
+    scale : float or array, optional
+        the residuals are divided by it (in the output's unit; an array broadcasts against the target, e.g.
+        one spread per channel); default the standard deviation of the recorded target, so the loss is a
+        fraction of the target's variance
+    log_parameters : bool or list of str
+        fit ``log(p)`` (all parameters, none, or those named): keeps them positive and makes the steps
+        relative; a parameter fitted in log space must be > 0
+    bounds : float or dict, optional
+        a factor ``f > 1``: every value stays within ``[p0 / f, p0 f]`` of its start ``p0``; or
+        ``{name: (min, max)}`` in the parameter's unit (None: open).  The parameters' own hard ``bounds``
+        always hold.
+    max_evaluations : int
+        scipy's ``max_nfev``: the most trial steps (the ``2 n`` runs of each Jacobian come on top)
+    diff_step : float
+        the step of the central differences, relative to each value (``p exp(±h)`` in log space,
+        ``p ± h |p0|`` otherwise)
+    tolerance : float
+        scipy's ``ftol``, ``xtol`` and ``gtol`` (relative changes of the cost and of ``x``, and the gradient's
+        norm)
+    dt : int, optional
+        run in chunks of ``dt`` frames (memory only: the result is the same)
+    callback : callable, optional
+        ``callback(record)`` after each run of the model, with ``record = {'evaluations' (runs so far),
+        'loss', 'parameters' ({name: value}), 'seconds' (since the start)}``; an exception it raises stops
+        the fit (the model keeps the parameters of the lowest loss seen)
+    **least_squares_kwargs
+        passed to :func:`scipy.optimize.least_squares` (defaults ``method='trf'``, ``x_scale='jac'``)
+
+    Each run starts from the cleared state (``model.fresh_state()``: the state before the fit is restored)
+    and holds the model's lock, which is free between runs, so a widget's preview runs in between.  The fitted
+    values stay in the model (set by ``Parameter.set`` at the end: the last run was often a difference step).
+
+    Returns
+    -------
+    dict
+        ``'parameters'`` ({name: fitted value}), ``'loss'`` and ``'initial_loss'`` (L above, dimensionless
+        with the default scale), ``'evaluations'`` (runs of the model), ``'steps'`` and ``'jacobians'``
+        (scipy's ``nfev`` and ``njev``), ``'seconds'``, ``'message'``, ``'status'``, ``'success'``,
+        ``'coordinates'`` (the fitted values' names, in order) and ``'gauss_newton_hessian'`` (``J^T J`` of
+        the scaled residuals at the fit, with respect to ``log p`` or ``p / |p0|``: its condition number and
+        inverse tell how well the data determine the parameters).
+
+    >>> result = convis.fitting.fit_least_squares(retina, stimulus, opl_maps, ['opl.sigma_surround',
+    ...                                           'opl.tau_surround'], output='opl', bounds=2.0)
+    >>> result['parameters'], result['loss']
     """
-    p, t = np.asarray(prediction, dtype=np.float64).ravel(), np.asarray(target, dtype=np.float64).ravel()
-    if p.shape != t.shape:
-        raise ValueError('explained_variance: the prediction has %d values, the target %d' % (p.size, t.size))
-    return float(1 - np.mean((t - p) ** 2) / np.var(t))
+    from scipy.optimize import least_squares
+    chosen = _chosen(model, names)
+    t_skip = _check_frames('t_skip', t_skip)
+    dt = _check_frames('dt', dt, allow_none=True, positive=True)
+    max_evaluations = _check_frames('max_evaluations', max_evaluations, positive=True)
+    if not (diff_step > 0 and tolerance > 0):
+        raise ValueError('diff_step and tolerance must be positive')
+    x = model._as_model_tensor(inp).detach()
+    coords = _Coordinates(chosen, log_parameters, bounds)
+    pick, y, mask, s = _comparison(model, x, target, output, t_skip, scale, dt)
+    t0 = time.perf_counter()
+    seen = {'evaluations': 0, 'x': None, 'r': None, 'best': (math.inf, np.zeros(len(coords.labels)))}
 
+    def residuals(z):
+        if seen['x'] is not None and np.array_equal(z, seen['x']):
+            return seen['r']
+        with model.fresh_state(), torch.no_grad():
+            coords.push(z)
+            out = torch.as_tensor(pick(model.run(x, dt=dt)))
+        r = ((out.detach().to('cpu', torch.float64)[mask] - y) / s).numpy()
+        loss = float(np.mean(r * r))
+        seen.update(evaluations=seen['evaluations'] + 1, x=np.array(z), r=r)
+        if loss < seen['best'][0]:
+            seen['best'] = (loss, np.array(z))
+        if callback is not None:
+            callback({'evaluations': seen['evaluations'], 'loss': loss, 'parameters': coords.parameters(z),
+                      'seconds': time.perf_counter() - t0})
+        return r
 
-def _psth(counts, dt, bin_steps):
-    """Trial-averaged rate (Hz) of counts ``[trials, steps]`` in bins of ``bin_steps`` steps of ``dt`` seconds."""
-    c = np.asarray(counts, dtype=np.float64)
-    c = c.reshape((-1, c.shape[-1]))
-    n = c.shape[1] // bin_steps * bin_steps
-    return c[:, :n].reshape(c.shape[0], -1, bin_steps).sum(2).mean(0) / (bin_steps * dt)
-
-
-def _bin_rate(rate, bin_steps):
-    """The mean of a rate (Hz, one value per step) over bins of ``bin_steps`` steps (Hz)."""
-    r = np.asarray(rate, dtype=np.float64).ravel()
-    n = r.size // bin_steps * bin_steps
-    return r[:n].reshape(-1, bin_steps).mean(1)
-
-
-def _correlation(a, b):
-    """Pearson's r of two series; NaN when either is constant (no warning)."""
-    a, b = a - a.mean(), b - b.mean()
-    norm = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
-    return float(np.sum(a * b) / norm) if norm > 0 else float('nan')
-
-
-def compare_predictions(predictions, counts, dt, bin_steps=2):
-    """How well each model's rate predicts recorded spike trains.
-
-    ``predictions`` maps a model's name to its rate (Hz, one value per step), ``counts`` holds the spike
-    counts ``[trials, steps]``, ``dt`` the step (s).  The PSTH and the rates are binned in bins of
-    ``bin_steps`` steps.  Returns ``{name: {'explained_variance', 'psth_correlation', 'log_likelihood',
-    'rate'}}`` (the log-likelihood, in nats, of all trials under the unbinned rate; the correlation is NaN for
-    a constant rate) and ``'psth'`` (Hz).  Explained variance and correlation compare the binned rates with
-    the PSTH (:func:`explained_variance`).
-    """
-    from .losses import poisson_log_likelihood
-    psth = _psth(counts, dt, bin_steps)
-    c = np.asarray(counts, dtype=np.float64).reshape((-1, np.shape(counts)[-1]))
-    result = {'psth': psth}
-    for name, rate in predictions.items():
-        r = np.asarray(rate, dtype=np.float64).ravel()
-        binned = _bin_rate(r, bin_steps)
-        ll = float(poisson_log_likelihood(torch.as_tensor(np.maximum(r, 1e-6))[None], torch.as_tensor(c), dt))
-        result[name] = {'explained_variance': explained_variance(binned, psth),
-                        'psth_correlation': _correlation(binned, psth),
-                        'log_likelihood': ll, 'rate': r}
-    return result
-
-
-def plot_comparison(comparison, dt, bin_steps=2, ax=None):
-    """Plots the PSTH and each model's binned rate from :func:`compare_predictions`, with their scores."""
-    import matplotlib.pyplot as plt
-    ax = ax if ax is not None else plt.figure(figsize=(8, 3)).gca()
-    psth = comparison['psth']
-    t = (np.arange(len(psth)) + 0.5) * bin_steps * dt
-    ax.bar(t, psth, width=bin_steps * dt, color='0.8', label='recorded PSTH')
-    for name, c in comparison.items():
-        if name == 'psth':
-            continue
-        ax.plot(t, _bin_rate(c['rate'], bin_steps), label='%s (EV %.2f, r %.2f)'
-                % (name, c['explained_variance'], c['psth_correlation']))
-    ax.set_xlabel('time (s)')
-    ax.set_ylabel('rate (Hz)')
-    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
-    return ax
+    x0 = np.zeros(len(coords.labels))
+    try:
+        initial = residuals(x0)
+        if not np.isfinite(initial).all():
+            raise ValueError('the model\'s output is not finite at the start values %s' % coords.parameters(x0))
+        options = dict(method='trf', x_scale='jac', jac='3-point', diff_step=diff_step, ftol=tolerance,
+                       xtol=tolerance, gtol=tolerance, max_nfev=max_evaluations)
+        options.update(least_squares_kwargs)
+        fitted = least_squares(residuals, x0, bounds=coords.bounds, **options)
+    except BaseException:
+        coords.push(seen['best'][1], hooks=True)
+        raise
+    coords.push(fitted.x, hooks=True)
+    jac = np.asarray(fitted.jac.toarray() if hasattr(fitted.jac, 'toarray') else fitted.jac)
+    return {'parameters': coords.parameters(fitted.x), 'loss': float(np.mean(fitted.fun ** 2)),
+            'initial_loss': float(np.mean(initial ** 2)), 'evaluations': seen['evaluations'],
+            'steps': int(fitted.nfev), 'jacobians': int(fitted.njev or 0), 'seconds': time.perf_counter() - t0,
+            'message': fitted.message, 'status': int(fitted.status), 'success': bool(fitted.success),
+            'coordinates': list(coords.labels), 'gauss_newton_hessian': jac.T @ jac}

@@ -25,8 +25,8 @@ LAYERS = [
     ('configuration', ['convis.retina_virtualretina']),
     ('models', ['convis.models', 'convis.retina', 'convis.layers', 'convis.samples', 'convis.kernels']),
     ('io, plots and fitting', ['convis.base', 'convis.runner', 'convis.variable_describe', 'convis.analysis',
-                               'convis.fitting', 'convis.streams', 'convis.streams.*', 'convis.scale',
-                               'convis.scale.*']),
+                               'convis.fitting', 'convis.fit_compare', 'convis.streams', 'convis.streams.*',
+                               'convis.scale', 'convis.scale.*']),
     ('public face', ['convis', 'convis.__main__']),
 ]
 
