@@ -1,19 +1,18 @@
-"""Leaky integrate-and-fire neurons, integrated exactly between steps (with and without refractory periods)."""
+"""Leaky integrate-and-fire neurons, integrated exactly between steps (with and without refractory periods).
+
+The equations are :func:`convis.functional.lif_neuron.integrate_lif` and
+:func:`~convis.functional.lif_neuron.integrate_refractory_lif`; these layers declare the parameters, keep the
+states and the noise generator, and call them.
+"""
 import torch
 
+from ...functional.lif_neuron import (LIFNeuronParameters, LIFNeuronState, RefractoryLIFNeuronParameters,
+                                     RefractoryLIFNeuronState, integrate_lif, integrate_refractory_lif,
+                                     lif_initial_potential)
 from ...variables import Parameter
-from .base import SpikingLayer, positive_rate, value
+from .base import SpikingLayer, value
 
 __all__ = ['LeakyIntegrateAndFireNeuron', 'RefractoryLeakyIntegrateAndFireNeuron']
-
-
-def _leak_constants(g, sigma, dt, dtype):
-    """Decay ``a = exp(-g dt)``, input gain ``b = (1 - a)/g`` and noise current scale per step (float64 maths)."""
-    g64, s64 = g.double(), sigma.double()
-    em = torch.expm1(-g64 * dt)
-    a, b = 1.0 + em, -em / g64
-    noise = s64 * torch.sqrt(-torch.expm1(-2.0 * g64 * dt)) / b
-    return a.to(dtype), b.to(dtype), noise.to(dtype)
 
 
 class LeakyIntegrateAndFireNeuron(SpikingLayer):
@@ -94,14 +93,15 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
             raise TypeError('%s got unexpected arguments %s' % (type(self).__name__, sorted(kwargs)))
 
     def _initial_V(self, shape, x, gen):
-        u = torch.rand(shape, generator=gen, device=x.device, dtype=x.dtype)
-        return value(self.random_init, x) * u
+        return lif_initial_potential(shape, value(self.random_init, x), gen, x)
 
-    @staticmethod
-    def _result(x, spikes, potentials):
-        """Stacks the per-step lists along time: spikes (as floats), then the potentials as channels."""
-        out = torch.stack(spikes, dim=2).to(x.dtype)
-        return out if potentials is None else torch.cat([out, torch.stack(potentials, dim=2)], dim=1)
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.lif_neuron.LIFNeuronParameters` of
+        :func:`convis.functional.lif_neuron.integrate_lif` for input like ``x``."""
+        return LIFNeuronParameters(value(self.g_L, x), value(self.tau, x), value(self.noise_sigma, x))
+
+    def _output(self, spikes, record):
+        return spikes if self.output_only_spikes else torch.cat([spikes, record['V']], dim=1)
 
     def forward(self, x):
         shape = self._state_shape(x)
@@ -110,33 +110,11 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
         V = self._check_state('V', shape)
         if V is None:
             V = self._initial_V(shape, x, gen)
-        g = positive_rate(self.g_L, x)
-        a, b, noise = _leak_constants(g, value(self.noise_sigma, x), dt, x.dtype)
-        drive = x / value(self.tau, x)
-        noisy = bool((noise > 0).any())
-        tiny = torch.finfo(x.dtype).tiny
-        inv_g, neg_g = 1.0 / g, -g
-        spikes, potentials = [], [] if not self.output_only_spikes else None
-        for k in range(x.shape[2]):
-            J = drive[:, :, k]
-            if noisy:
-                J = J + noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
-            V_free = torch.addcmul(b * J, a, V)
-            spk = V_free > 1.0
-            r = g / (J - g).clamp_min(tiny)                      # V < 1 and V_free > 1 imply J > g
-            rise = torch.log1p(r) * inv_g                        # interval from a reset to the next spike
-            after = (dt - torch.log1p((1.0 - V) * r) * inv_g).clamp_min(0.0)  # time since the first spike
-            since = torch.remainder(after, rise)                 # time since the last spike
-            V = torch.where(spk, torch.expm1(since * neg_g) * (J * -inv_g), V_free)
-            if self.count_spikes:
-                spikes.append(torch.where(spk, 1.0 + torch.div(after, rise, rounding_mode='floor'), 0.0))
-            else:
-                spikes.append(spk)
-            if potentials is not None:
-                potentials.append(V)
-        self.V = V
+        record = None if self.output_only_spikes else {}
+        spikes, (self.V,) = integrate_lif(x, LIFNeuronState(V), self.kernel_parameters(x), dt, gen,
+                                          self.count_spikes, record)
         self._keep_generator(gen)
-        return self._result(x, spikes, potentials)
+        return self._output(spikes, record)
 
 
 class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
@@ -188,6 +166,12 @@ class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
         self.register_state('refractory', None)
         super()._init_extra(**kwargs)
 
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.lif_neuron.RefractoryLIFNeuronParameters` of
+        :func:`convis.functional.lif_neuron.integrate_refractory_lif` for input like ``x``."""
+        return RefractoryLIFNeuronParameters(value(self.g_L, x), value(self.tau, x), value(self.noise_sigma, x),
+                                             value(self.refr_mu, x), value(self.refr_sigma, x))
+
     def forward(self, x):
         shape = self._state_shape(x)
         dt = self._dt()
@@ -198,37 +182,8 @@ class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
             V = self._initial_V(shape, x, gen)
         if R is None:
             R = torch.zeros(shape, device=x.device, dtype=x.dtype)
-        g = positive_rate(self.g_L, x)
-        noise = _leak_constants(g, value(self.noise_sigma, x), dt, x.dtype)[2]
-        drive = x / value(self.tau, x)
-        mu, sd = value(self.refr_mu, x), value(self.refr_sigma, x)
-        noisy, refr_noisy = bool((noise > 0).any()), bool((sd > 0).any())
-        tiny = torch.finfo(x.dtype).tiny
-        spikes, potentials = [], [] if not self.output_only_spikes else None
-        for k in range(x.shape[2]):
-            J = drive[:, :, k]
-            if noisy:
-                J = J + noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
-            hold = R.clamp(max=dt)                                # still refractory for this part of the step
-            free = dt - hold                                      # the rest of the step: V integrates
-            em = torch.expm1(-g * free)
-            V_free = (1.0 + em) * V - em / g * J
-            spk = V_free > 1.0
-            refr = mu + sd * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype) if refr_noisy else mu
-            refr = refr.clamp_min(0.0)
-            over = (J - g).clamp_min(tiny)
-            crossing = torch.log1p(g * (1.0 - V) / over) / g
-            after = (free - crossing).clamp_min(0.0)              # time from the first spike to the end of the step
-            period = torch.log1p(g / over) / g + mu               # later cycles: mean refractory period + rise
-            extra = torch.floor((after - refr + mu).clamp_min(0.0) / period)
-            many = extra > 0
-            since = torch.where(many, after - refr + mu - extra * period, after)  # time since the last spike
-            last_refr = torch.where(many, mu, refr)
-            R = torch.where(spk, (last_refr - since).clamp_min(0.0), R - hold)
-            V = torch.where(spk, -torch.expm1(-g * (since - last_refr).clamp_min(0.0)) / g * J, V_free)
-            spikes.append(torch.where(spk, 1.0 + extra, 0.0) if self.count_spikes else spk)
-            if potentials is not None:
-                potentials.append(V)
-        self.V, self.refractory = V, R
+        record = None if self.output_only_spikes else {}
+        spikes, (self.V, self.refractory) = integrate_refractory_lif(
+            x, RefractoryLIFNeuronState(V, R), self.kernel_parameters(x), dt, gen, self.count_spikes, record)
         self._keep_generator(gen)
-        return self._result(x, spikes, potentials)
+        return self._output(spikes, record)
