@@ -1,41 +1,19 @@
-"""Izhikevich's simple model of spiking neurons, its 20 named presets, and refractory and adaptive variants."""
-import math
+"""Izhikevich's simple model of spiking neurons, its 20 named presets, and refractory and adaptive variants.
 
+The equations (and :data:`izhikevich_presets`) are in :mod:`convis.functional.izhikevich`; these layers declare
+the parameters, keep the states and the noise generator, and call the kernels.
+"""
 import torch
 
+from ...functional.izhikevich import (AdaptiveIzhikevichParameters, AdaptiveIzhikevichState,
+                                     IzhikevichParameters, IzhikevichState, RefractoryIzhikevichParameters,
+                                     RefractoryIzhikevichState, integrate_adaptive_izhikevich,
+                                     integrate_izhikevich, integrate_refractory_izhikevich, izhikevich_presets)
 from ...variables import Parameter
 from .base import SpikingLayer, value
 
 __all__ = ['IzhikevichNeuron', 'Izhikevich', 'RefractoryIzhikevichNeuron', 'AdaptiveIzhikevichNeuron',
            'izhikevich_presets']
-
-izhikevich_presets = {
-    'Tonic spiking': (0.02, 0.2, -65.0, 6.0, 14.0),
-    'Phasic spiking': (0.02, 0.25, -65.0, 6.0, 0.5),
-    'Tonic bursting': (0.02, 0.2, -50.0, 2.0, 15.0),
-    'Phasic bursting': (0.02, 0.25, -55.0, 0.05, 0.6),
-    'Mixed mode': (0.02, 0.2, -55.0, 4.0, 10.0),
-    'Sf. adaptation': (0.01, 0.2, -65.0, 8.0, 30.0),
-    'Class 1': (0.02, -0.1, -55.0, 6.0, 0.0),
-    'Class 2': (0.2, 0.26, -65.0, 0.0, 0.0),
-    'Spike latency': (0.02, 0.2, -65.0, 6.0, 7.0),
-    'Subthreshold osc': (0.05, 0.26, -60.0, 0.0, 0.0),
-    'Resonator': (0.1, 0.26, -60.0, -1.0, 0.0),
-    'Integrator': (0.02, -0.1, -55.0, 6.0, 0.0),
-    'Rebound spike': (0.03, 0.25, -60.0, 4.0, 0.0),
-    'Rebound burst': (0.03, 0.25, -52.0, 0.0, 0.0),
-    'Threshold var': (0.03, 0.25, -60.0, 4.0, 0.0),
-    'Bistability': (1.0, 1.5, -60.0, 0.0, -65.0),
-    'DAP': (1.0, 0.2, -60.0, -21.0, 0.0),
-    'Accomodation': (0.02, 1.0, -55.0, 4.0, 0.0),
-    'Inh-ind. spiking': (-0.02, -1.0, -60.0, 8.0, 80.0),
-    'Inh-ind. bursting': (-0.026, -1.0, -45.0, -2.0, 80.0),
-}
-"""The 20 behaviours of Izhikevich (2004, IEEE Trans. Neural Netw. 15:1063), as ``name: (a, b, c, d, I)``.
-
-``I`` is the input Izhikevich used to show the behaviour (several behaviours need a step or pulse
-protocol around it; 0 means the behaviour shows with pulses from rest).
-"""
 
 
 def _preset(name):
@@ -86,6 +64,7 @@ class IzhikevichNeuron(SpikingLayer):
     >>> o = n.run(n.recommended_input * np.ones((1000, 1, 1)), dt=500)
     """
     output_names = ('v', 'u')
+    _kernel, _state_type, _parameter_type = integrate_izhikevich, IzhikevichState, IzhikevichParameters
 
     def __init__(self, output_only_spikes=True, preset=None, count_spikes=False, max_substep=0.0005, seed=None):
         super().__init__(seed=seed)
@@ -135,73 +114,35 @@ class IzhikevichNeuron(SpikingLayer):
         self.recommended_input = current
         return current
 
-    def _substeps(self, dt):
-        n = max(1, int(math.ceil(dt / self.max_substep - 1e-9)))
-        return n, 1000.0 * dt / n
-
-    def _init_states(self, shape, x, gen):
+    def _init_states(self, shape, x):
         v = self._check_state('v', shape)
         u = self._check_state('u', shape)
         if v is None:
             v = value(self.c, x).expand(shape).clone()
         if u is None:
             u = (value(self.b, x) * v).expand(shape).clone()
-        return v, u
+        extra = []
+        for name in self._state_type._fields[2:]:
+            s = self._check_state(name, shape)
+            extra.append(torch.zeros(shape, device=x.device, dtype=x.dtype) if s is None else s)
+        return self._state_type(v, u, *extra)
 
-    def _extra_states(self, shape, x, h_ms):
-        return {}
-
-    def _keep_extra(self, extra):
-        pass
-
-    def _fire(self, extra, fired, h_ms, gen, x):
-        """Hook for the variants: updates their states after a sub-step; returns the states."""
-        return extra
-
-    def _hold(self, extra, v, c):
-        return v
-
-    def _drive(self, extra, I):
-        return I
+    def kernel_parameters(self, x):
+        """The parameter tuple of this neuron's kernel in :mod:`convis.functional.izhikevich` for input like ``x``."""
+        fields = self._parameter_type._fields
+        return self._parameter_type(*(value(getattr(self, f), x) for f in fields[:-1]), float(self.max_substep))
 
     def forward(self, x):
         shape = self._state_shape(x)
         dt = self._dt()
         gen = self._generator(x.device)
-        v, u = self._init_states(shape, x, gen)
-        n, h = self._substeps(dt)
-        extra = self._extra_states(shape, x, h)
-        a, b, c, d = (value(p, x) for p in (self.a, self.b, self.c, self.d))
-        peak = value(self.threshold, x)
-        noise = value(self.noise_sigma, x) * math.sqrt(h)
-        noisy = bool((noise > 0).any())
-        spikes = torch.empty_like(x)
-        traces = None if self.output_only_spikes else [torch.empty_like(x) for _ in self.output_names]
-        for k in range(x.shape[2]):
-            I = x[:, :, k]
-            count = torch.zeros_like(v)
-            for _ in range(n):
-                I_eff = self._drive(extra, I)
-                dv = (0.04 * v + 5.0) * v + 140.0 - u + I_eff
-                u = u + h * a * (b * v - u)
-                v = v + h * dv
-                if noisy:
-                    v = v + noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
-                v = self._hold(extra, v, c)
-                fired = v >= peak
-                v = torch.where(fired, c, v)
-                u = torch.where(fired, u + d, u)
-                count = count + fired
-                extra = self._fire(extra, fired, h, gen, x)
-            spikes[:, :, k] = count if self.count_spikes else count > 0
-            if traces is not None:
-                states = dict(v=v, u=u, **extra)
-                for trace, name in zip(traces, self.output_names):
-                    trace[:, :, k] = states[name]
-        self.v, self.u = v, u
-        self._keep_extra(extra)
+        state = self._init_states(shape, x)
+        record = None if self.output_only_spikes else {}
+        spikes, state = type(self)._kernel(x, state, self.kernel_parameters(x), dt, gen, self.count_spikes, record)
+        for name, s in zip(state._fields, state):
+            setattr(self, name, s)
         self._keep_generator(gen)
-        return spikes if traces is None else torch.cat([spikes] + traces, dim=1)
+        return spikes if record is None else torch.cat([spikes] + [record[n] for n in self.output_names], dim=1)
 
 
 Izhikevich = IzhikevichNeuron
@@ -236,27 +177,8 @@ class RefractoryIzhikevichNeuron(IzhikevichNeuron):
                                     requires_grad=False)
         self.register_state('refractory', None)
 
-    def _extra_states(self, shape, x, h_ms):
-        R = self._check_state('refractory', shape)
-        if R is None:
-            R = torch.zeros(shape, device=x.device, dtype=x.dtype)
-        return {'refractory': R, '_mu': value(self.refr_mu, x), '_sd': value(self.refr_sigma, x)}
-
-    def _hold(self, extra, v, c):
-        return torch.where(extra['refractory'] > 0, c, v)
-
-    def _fire(self, extra, fired, h_ms, gen, x):
-        mu, sd, R = extra['_mu'], extra['_sd'], extra['refractory']
-        R = (R - h_ms / 1000.0).clamp_min(0.0)
-        if bool((sd > 0).any()):
-            refr = mu + sd * torch.randn(R.shape, generator=gen, device=x.device, dtype=x.dtype)
-        else:
-            refr = mu
-        extra['refractory'] = torch.where(fired, refr.clamp_min(0.0), R)
-        return extra
-
-    def _keep_extra(self, extra):
-        self.refractory = extra['refractory']
+    _kernel = integrate_refractory_izhikevich
+    _state_type, _parameter_type = RefractoryIzhikevichState, RefractoryIzhikevichParameters
 
 
 class AdaptiveIzhikevichNeuron(IzhikevichNeuron):
@@ -289,19 +211,5 @@ class AdaptiveIzhikevichNeuron(IzhikevichNeuron):
                                               slider_range=(0.0, 10.0), requires_grad=False)
         self.register_state('w', None)
 
-    def _extra_states(self, shape, x, h_ms):
-        w = self._check_state('w', shape)
-        if w is None:
-            w = torch.zeros(shape, device=x.device, dtype=x.dtype)
-        decay = torch.exp(-h_ms / 1000.0 / value(self.tau_adaptation, x))
-        return {'w': w, '_decay': decay, '_dw': value(self.adaptation_increment, x)}
-
-    def _drive(self, extra, I):
-        return I - extra['w']
-
-    def _fire(self, extra, fired, h_ms, gen, x):
-        extra['w'] = extra['_decay'] * extra['w'] + extra['_dw'] * fired
-        return extra
-
-    def _keep_extra(self, extra):
-        self.w = extra['w']
+    _kernel = integrate_adaptive_izhikevich
+    _state_type, _parameter_type = AdaptiveIzhikevichState, AdaptiveIzhikevichParameters
