@@ -51,40 +51,35 @@ def recover(stages=('opl', 'bipolar'), names=OPL + CGC, epochs=15):
 
 
 def recover_gauss_newton(names=OPL + CGC, stages=('opl', 'bipolar')):
-    """All ``names`` from 30 % off by trust-region Gauss-Newton in log-parameters (scipy's least_squares,
-    Jacobian by central differences of the compiled run) on the recorded maps of ``stages`` (crops every
-    second step and full snapshots, each stage divided by its spread); prints the errors and the time.
+    """All ``names`` from 30 % off by trust-region Gauss-Newton in log-parameters
+    (:func:`convis.fitting.fit_least_squares`: scipy's least_squares, Jacobian by central differences of the
+    compiled run) on the recorded maps of ``stages`` (crops every second step and full snapshots, each stage
+    divided by its spread); prints the errors, the time and the condition number of the Gauss-Newton Hessian.
     LBFGS stalls on this problem (see :func:`recover`): the centre and surround act mostly through
     sigma^2 / tau, a valley with a Gauss-Newton condition number of 1e8 over the 11 parameters."""
-    from scipy.optimize import least_squares
     d, path = _reference('grating__linear_cgc')
     r = convis.retina.Retina(config=path('virtualretina', 'configs', 'derived_linear_cgc.xml'), record=('opl',)).double()
     ps = dict(r.named_parameters())
     true = {n: float(ps[n]) for n in names}
+    with torch.no_grad():
+        for k, n in enumerate(names):
+            ps[n].mul_(1.3 if k % 2 == 0 else 0.7)
+    y = np.full((1, len(stages), 200, 64, 64), np.nan)
     y0, y1, x0, x1 = d['crop_yx']
-    targets = [np.concatenate([d[k].ravel(), d[k + '_snapshots'].ravel()]).astype(np.float64) for k in stages]
-
-    def residuals(z):
-        with torch.no_grad():
-            for n, v in zip(names, np.exp(z)):
-                ps[n].fill_(float(v))
-            r.clear_state()
-            o = r.run(d['stimulus'])
-        out = []
-        for k, t in zip(stages, targets):
-            m = o[k][0, 0].numpy()
-            m = np.concatenate([m[d['crop_steps'], y0:y1, x0:x1].ravel(), m[d['snapshot_steps']].ravel()])
-            out.append((m - t) / t.std())
-        return np.concatenate(out)
-    z0 = np.log([true[n] * (1.3 if k % 2 == 0 else 0.7) for k, n in enumerate(names)])
-    t0 = time.perf_counter()
-    fitted = least_squares(residuals, z0, bounds=(z0 - 0.7, z0 + 0.7), x_scale='jac', jac='3-point', diff_step=1e-3,
-                           xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=100)
-    seconds = time.perf_counter() - t0
-    print('%d iterations (Jacobians), %d further evaluations, %.0f s (%.1f s per iteration), loss %.3e: %s'
-          % (fitted.njev, fitted.nfev, seconds, seconds / fitted.njev, 2 * fitted.cost / fitted.fun.size, fitted.message))
-    for n, z in zip(names, fitted.x):
-        print('  %-26s true %-10.6g fitted %-12.8g error %+.2e %%' % (n, true[n], np.exp(z), 100 * (np.exp(z) / true[n] - 1)))
+    for c, k in enumerate(stages):
+        y[0, c][d['crop_steps'], y0:y1, x0:x1] = d[k]
+        y[0, c][d['snapshot_steps']] = d[k + '_snapshots']
+    spread = np.array([np.nanstd(y[0, c]) for c in range(len(stages))])[None, :, None, None, None]
+    result = fitting.fit_least_squares(r, d['stimulus'], y, names, scale=spread, bounds=2.0,
+                                       output=lambda o: torch.cat([o[k] for k in stages], 1))
+    seconds = result['seconds']
+    print('%d iterations (Jacobians), %d runs of the model, %.0f s (%.1f s per iteration), loss %.3e, '
+          'condition number %.1e: %s' % (result['jacobians'], result['evaluations'], seconds,
+                                         seconds / result['jacobians'], result['loss'],
+                                         np.linalg.cond(result['gauss_newton_hessian']), result['message']))
+    for n in names:
+        v = result['parameters'][n]
+        print('  %-26s true %-10.6g fitted %-12.8g error %+.2e %%' % (n, true[n], v, 100 * (v / true[n] - 1)))
 
 
 def main():

@@ -364,35 +364,36 @@ class _Coordinates(object):
         return {n: float(v[0]) if v.size == 1 and p.numel() == 1 else v.tolist() for n, p, v in self.values(x)}
 
 
-def _comparison(model, x, target, output, t_skip, scale, dt):
-    """Runs the model once from the cleared state; returns ``(pick, target, mask, scale)``: ``pick(Output)``
-    the compared tensor, the target (float64, matched to its shape, NaN before ``t_skip``), where it was
-    recorded, and the residuals' divisor."""
+def _picker(output):
+    """``pick(Output) -> tensor``: what :func:`fit_least_squares` compares."""
     if output is None:
-        pick = lambda o: o[0]  # noqa: E731
-    elif callable(output):
-        pick = output
-    elif isinstance(output, (str, int, np.integer)):
-        pick = lambda o: o[output]  # noqa: E731
-    else:
-        raise TypeError('output must be a key of the Output (such as \'opl\'), an index or a callable '
-                        'output -> tensor, not %r' % (output,))
-    with model.fresh_state(), torch.no_grad():
-        out = torch.as_tensor(pick(model.run(x, dt=dt)))
+        return lambda o: o[0]
+    if callable(output):
+        return output
+    if isinstance(output, (str, int, np.integer)):
+        return lambda o: o[output]
+    raise TypeError('output must be a key of the Output (such as \'opl\'), an index or a callable '
+                    'output -> tensor, not %r' % (output,))
+
+
+def _recorded(shape, target, output, t_skip, scale):
+    """Matches the target to the compared output's ``shape``; returns ``(index, target, scale)``: the indices of
+    the recorded entries (not NaN, not before ``t_skip``) in the flattened output, the target (float64) and the
+    residuals' divisor there."""
     y = torch.as_tensor(np.asarray(target.detach().cpu() if isinstance(target, torch.Tensor) else target,
                                    dtype=np.float64))
-    if tuple(y.shape) != tuple(out.shape) and tuple(make_tensor_5d(y).shape) == tuple(out.shape):
+    if tuple(y.shape) != shape and tuple(make_tensor_5d(y).shape) == shape:
         y = make_tensor_5d(y)
-    if tuple(y.shape) != tuple(out.shape):
+    if tuple(y.shape) != shape:
         raise ValueError('the compared output (%s) has shape %s but the target has shape %s: give a target of the '
                          'output\'s shape (NaN where not recorded)' % (output if output is not None else 'the first',
-                                                                       tuple(out.shape), tuple(y.shape)))
+                                                                       shape, tuple(y.shape)))
     if torch.isinf(y).any():
         raise ValueError('the target holds infinite values (use NaN for entries that were not recorded)')
     y = y.clone()
     if t_skip:
         if y.dim() != 5:
-            raise ValueError('t_skip needs a 5-d output [batch, channel, time, x, y], not shape %s' % (tuple(y.shape),))
+            raise ValueError('t_skip needs a 5-d output [batch, channel, time, x, y], not shape %s' % (shape,))
         y[:, :, :t_skip] = float('nan')
     mask = ~torch.isnan(y)
     if not bool(mask.any()):
@@ -404,11 +405,12 @@ def _comparison(model, x, target, output, t_skip, scale, dt):
     scale = torch.as_tensor(np.asarray(scale, dtype=np.float64)).expand_as(y)
     if not (torch.isfinite(scale) & (scale > 0)).all():
         raise ValueError('scale must be positive and finite')
-    return pick, y[mask], mask, scale[mask]
+    index = torch.nonzero(mask.reshape(-1)).squeeze(1)
+    return index, y.reshape(-1)[index], scale.reshape(-1)[index]
 
 
 def fit_least_squares(model, inp, target, names=None, output=None, t_skip=0, scale=None, log_parameters=True,
-                      bounds=None, max_evaluations=100, diff_step=1e-3, tolerance=1e-12, dt=None, callback=None,
+                      bounds=None, max_evaluations=100, diff_step=1e-3, tolerance=1e-10, dt=None, callback=None,
                       **least_squares_kwargs):
     """Fits parameters of ``model`` by trust-region Gauss-Newton (:func:`scipy.optimize.least_squares`) with
     the Jacobian by central differences of gradient-free runs; returns a result dict.
@@ -494,17 +496,21 @@ def fit_least_squares(model, inp, target, names=None, output=None, t_skip=0, sca
         raise ValueError('diff_step and tolerance must be positive')
     x = model._as_model_tensor(inp).detach()
     coords = _Coordinates(chosen, log_parameters, bounds)
-    pick, y, mask, s = _comparison(model, x, target, output, t_skip, scale, dt)
+    pick = _picker(output)
     t0 = time.perf_counter()
     seen = {'evaluations': 0, 'x': None, 'r': None, 'best': (math.inf, np.zeros(len(coords.labels)))}
 
-    def residuals(z):
-        if seen['x'] is not None and np.array_equal(z, seen['x']):
-            return seen['r']
+    def run(z):
         with model.fresh_state(), torch.no_grad():
             coords.push(z)
-            out = torch.as_tensor(pick(model.run(x, dt=dt)))
-        r = ((out.detach().to('cpu', torch.float64)[mask] - y) / s).numpy()
+            return torch.as_tensor(pick(model.run(x, dt=dt))).detach()
+
+    def residuals(z, out=None):
+        if seen['x'] is not None and np.array_equal(z, seen['x']):
+            return seen['r']
+        out = run(z) if out is None else out
+        index, y, s = seen['recorded']
+        r = ((out.reshape(-1).index_select(0, index.to(out.device)).to('cpu', torch.float64) - y) / s).numpy()
         loss = float(np.mean(r * r))
         seen.update(evaluations=seen['evaluations'] + 1, x=np.array(z), r=r)
         if loss < seen['best'][0]:
@@ -516,7 +522,9 @@ def fit_least_squares(model, inp, target, names=None, output=None, t_skip=0, sca
 
     x0 = np.zeros(len(coords.labels))
     try:
-        initial = residuals(x0)
+        out = run(x0)
+        seen['recorded'] = _recorded(tuple(out.shape), target, output, t_skip, scale)
+        initial = residuals(x0, out)
         if not np.isfinite(initial).all():
             raise ValueError('the model\'s output is not finite at the start values %s' % coords.parameters(x0))
         options = dict(method='trf', x_scale='jac', jac='3-point', diff_step=diff_step, ftol=tolerance,
