@@ -1,23 +1,21 @@
-"""Conductance-style neurons: the FitzHugh-Nagumo oscillator and the Hodgkin-Huxley squid axon."""
-import math
+"""Conductance-style neurons: the FitzHugh-Nagumo oscillator and the Hodgkin-Huxley squid axon.
 
+The equations are :mod:`convis.functional.fitzhugh_nagumo` and :mod:`convis.functional.hodgkin_huxley`; these
+layers declare the parameters, keep the states and the noise generator, and call the kernels.
+"""
 import torch
 
+from ...functional.fitzhugh_nagumo import (FitzHughNagumoParameters, FitzHughNagumoState,
+                                          fitzhugh_nagumo_resting_point, integrate_fitzhugh_nagumo)
+from ...functional.hodgkin_huxley import HodgkinHuxleyParameters, HodgkinHuxleyState, integrate_hodgkin_huxley
 from ...variables import Parameter
 from .base import SpikingLayer, value
 
 __all__ = ['FitzHughNagumo', 'HodgkinHuxley', 'HogkinHuxley']
 
 
-def _substeps(dt, unit, max_substep):
-    """Number of sub-steps per step and their length in model time units."""
-    span = dt / unit
-    n = max(1, int(math.ceil(span / max_substep - 1e-9)))
-    return n, span / n
-
-
 class _Oscillator(SpikingLayer):
-    """Shared frame of the two models: sub-stepping, upward threshold crossings as spikes, outputs."""
+    """Shared frame of the two models: output options, sub-step length, the noise generator around the kernel."""
     output_names = ()
 
     def __init__(self, output_only_spikes, count_spikes, max_substep, seed):
@@ -28,26 +26,14 @@ class _Oscillator(SpikingLayer):
             raise ValueError('max_substep must be positive, not %r' % (max_substep,))
         self.max_substep = float(max_substep)
 
-    def _run(self, x, states, substep, n, noise, gen):
-        """Runs ``substep(states, I, xi)`` ``n`` times per step; a spike is an upward crossing of the threshold."""
-        shape = self._state_shape(x)
-        threshold = value(self.threshold, x)
-        noisy = bool((noise > 0).any())
-        spikes = torch.empty_like(x)
-        traces = None if self.output_only_spikes else [torch.empty_like(x) for _ in self.output_names]
-        for k in range(x.shape[2]):
-            I = x[:, :, k]
-            count = torch.zeros(shape, device=x.device, dtype=x.dtype)
-            for _ in range(n):
-                below = states[0] < threshold
-                xi = noise * torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype) if noisy else None
-                states = substep(states, I, xi)
-                count = count + (below & (states[0] >= threshold))
-            spikes[:, :, k] = count if self.count_spikes else count > 0
-            if traces is not None:
-                for trace, s in zip(traces, states):
-                    trace[:, :, k] = s
-        return states, (spikes if traces is None else torch.cat([spikes] + traces, dim=1))
+    def _call(self, kernel, x, state, params):
+        """Runs ``kernel`` on the chunk from ``state`` with the layer's generator: returns the new state and the output."""
+        gen = self._generator(x.device)
+        record = None if self.output_only_spikes else {}
+        spikes, state = kernel(x, state, params, self._dt(), gen, self.count_spikes, record)
+        self._keep_generator(gen)
+        out = spikes if record is None else torch.cat([spikes] + [record[n] for n in state._fields], dim=1)
+        return state, out
 
 
 class FitzHughNagumo(_Oscillator):
@@ -107,45 +93,25 @@ class FitzHughNagumo(_Oscillator):
 
     def resting_point(self, like=None):
         """``(v, w)`` where the model rests without input (Newton's method on the cubic; float64 tensors)."""
-        a, b = self.a.detach().double(), self.b.detach().double()
-        v = torch.full_like(a * b, -1.2)
-        for _ in range(50):
-            v = v - (v - v ** 3 / 3 - (v + a) / b) / (1 - v ** 2 - 1 / b)
-        return v, (v + a) / b
+        return fitzhugh_nagumo_resting_point(self.a.detach(), self.b.detach())
+
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.fitzhugh_nagumo.FitzHughNagumoParameters` of
+        :func:`convis.functional.fitzhugh_nagumo.integrate_fitzhugh_nagumo` for input like ``x``."""
+        return FitzHughNagumoParameters(value(self.a, x), value(self.b, x), value(self.epsilon, x),
+                                        float(self.time_unit), value(self.threshold, x), value(self.noise_sigma, x),
+                                        self.max_substep)
 
     def forward(self, x):
         shape = self._state_shape(x)
-        gen = self._generator(x.device)
         v, w = self._check_state('v', shape), self._check_state('w', shape)
         if v is None or w is None:
             v0, w0 = self.resting_point()
             v = v0.to(x).expand(shape).clone()
             w = w0.to(x).expand(shape).clone()
-        n, h = _substeps(self._dt(), float(self.time_unit), self.max_substep)
-        a, b, eps = value(self.a, x), value(self.b, x), value(self.epsilon, x)
-        noise = value(self.noise_sigma, x) * math.sqrt(h)
-
-        def substep(states, I, xi):
-            v, w = states
-            v_new = v + h * (v - v ** 3 / 3.0 - w + I)
-            w = w + h * eps * (v + a - b * w)
-            return (v_new if xi is None else v_new + xi), w
-
-        (self.v, self.w), out = self._run(x, (v, w), substep, n, noise, gen)
-        self._keep_generator(gen)
+        (self.v, self.w), out = self._call(integrate_fitzhugh_nagumo, x, FitzHughNagumoState(v, w),
+                                           self.kernel_parameters(x))
         return out
-
-
-def _x_over_expm1(u):
-    """``u / (exp(u) - 1)``, equal to 1 at ``u = 0``."""
-    return torch.nan_to_num(u / torch.expm1(u), nan=1.0)
-
-
-def _gate_rates(V):
-    """Opening and closing rates (1/ms) of the gates n, m, h at the potential V (mV, rest at 0)."""
-    return ((0.1 * _x_over_expm1((10.0 - V) / 10.0), 0.125 * torch.exp(-V / 80.0)),
-            (_x_over_expm1((25.0 - V) / 10.0), 4.0 * torch.exp(-V / 18.0)),
-            (0.07 * torch.exp(-V / 20.0), torch.sigmoid((V - 30.0) / 10.0)))
 
 
 class HodgkinHuxley(_Oscillator):
@@ -215,38 +181,21 @@ class HodgkinHuxley(_Oscillator):
         for name in self._state_names:
             self.register_state(name, None)
 
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.hodgkin_huxley.HodgkinHuxleyParameters` of
+        :func:`convis.functional.hodgkin_huxley.integrate_hodgkin_huxley` for input like ``x`` (``max_substep``
+        in ms)."""
+        return HodgkinHuxleyParameters(*(value(getattr(self, f), x) for f in HodgkinHuxleyParameters._fields[:-1]),
+                                       self.max_substep)
+
     def forward(self, x):
         shape = self._state_shape(x)
-        gen = self._generator(x.device)
         states = [self._check_state(name, shape) for name in self._state_names]
-        if any(s is None for s in states):
-            V = torch.zeros(shape, device=x.device, dtype=x.dtype)
-            states = [V] + [alpha / (alpha + beta) for alpha, beta in _gate_rates(V)]
-        n_sub, h = _substeps(self._dt(), 0.001, self.max_substep)
-        gNa, gK, gL, VNa, VK, Vl, Cm = (value(p, x) for p in (self.gNa, self.gK, self.gL, self.VNa, self.VK,
-                                                               self.Vl, self.Cm))
-        noise = value(self.noise_sigma, x) / math.sqrt(h)
-
-        def substep(states, I, xi):
-            V, n, m, hh = states
-            if xi is not None:
-                I = I + xi
-            gates = []
-            for gate, (alpha, beta) in zip((n, m, hh), _gate_rates(V)):
-                rate = alpha + beta
-                steady = alpha / rate
-                gates.append(steady + (gate - steady) * torch.exp(-h * rate))
-            g_k = gK * n ** 4
-            g_na = gNa * m ** 3 * hh
-            total = g_k + g_na + gL
-            V_inf = (I + g_k * VK + g_na * VNa + gL * Vl) / total
-            V = V_inf + (V - V_inf) * torch.exp(-h * total / Cm)
-            return [V] + gates
-
-        states, out = self._run(x, states, substep, n_sub, noise, gen)
-        for name, s in zip(self._state_names, states):
+        state = (HodgkinHuxleyState.rest(shape, x) if any(s is None for s in states)
+                 else HodgkinHuxleyState(*states))
+        state, out = self._call(integrate_hodgkin_huxley, x, state, self.kernel_parameters(x))
+        for name, s in zip(self._state_names, state):
             setattr(self, name, s)
-        self._keep_generator(gen)
         return out
 
 
