@@ -327,7 +327,7 @@ class _Coordinates(object):
                 lo = np.maximum(lo, np.where(v0 > 0, v0 / factor, v0 * factor))
                 hi = np.minimum(hi, np.where(v0 > 0, v0 * factor, v0 / factor))
             if (lo > v0).any() or (hi < v0).any() or (lo >= hi).any():
-                raise ValueError('%s: the start %s is not strictly inside the bounds (%s, %s)'
+                raise ValueError('%s: the start %s is outside the bounds (%s, %s), or they leave no room'
                                  % (n, v0.tolist(), lo.tolist(), hi.tolist()))
             s = np.where(v0 != 0, np.abs(v0), 1.0)
             with np.errstate(divide='ignore'):
