@@ -90,7 +90,7 @@ def _check(x, state, params, dt, who):
 
 
 def integrate_lif(x, state, params, dt, generator=None, count_spikes=False, record=None):
-    """Integrates the leaky integrate-and-fire neuron over a chunk ``x`` ``[B, C, T, X, Y]``: returns ``(spikes, state)``.
+    """Integrates the leaky integrate-and-fire neuron over a chunk ``x`` ``[B, C, T, X, Y]``: ``(spikes, state)``.
 
     ``state`` a :class:`LIFNeuronState`, ``params`` :class:`LIFNeuronParameters`, ``dt`` the step (s).  The noise
     draws one normal number per neuron and step from ``generator`` (none where ``noise_sigma`` is 0).  ``spikes``
@@ -146,6 +146,7 @@ def integrate_refractory_lif(x, state, params, dt, generator=None, count_spikes=
     refractory periods are continuous: a period may end in the middle of a step.  Each step draws the noise
     (one normal number per neuron, where ``noise_sigma`` > 0), then a refractory period (one normal number per
     neuron, where ``refr_sigma`` > 0).  Further spikes within the same step use the mean period ``refr_mu``.
+    ``record`` receives ``'V'`` and ``'refractory'`` at the end of every step.
     Without noise a constant input fires at ``1 / (refr_mu + ln(I / (I - g_L tau)) / g_L)``.
     """
     who = 'integrate_refractory_lif'
@@ -159,7 +160,9 @@ def integrate_refractory_lif(x, state, params, dt, generator=None, count_spikes=
     mu, sd = as_tensor(params.refr_mu, x), as_tensor(params.refr_sigma, x)
     noisy, refr_noisy = bool((noise > 0).any()), bool((sd > 0).any())
     tiny = torch.finfo(x.dtype).tiny
-    spikes, potentials = [], [] if record is not None else None
+    spikes, potentials, refractory = [], [], []
+    if record is None:
+        potentials = refractory = None
     for k in range(x.shape[2]):
         J = drive[:, :, k]
         if noisy:
@@ -184,6 +187,7 @@ def integrate_refractory_lif(x, state, params, dt, generator=None, count_spikes=
         spikes.append(torch.where(spk, 1.0 + extra, 0.0) if count_spikes else spk)
         if potentials is not None:
             potentials.append(V)
+            refractory.append(R)
     if record is not None:
-        record['V'] = torch.stack(potentials, dim=2)
+        record.update(V=torch.stack(potentials, dim=2), refractory=torch.stack(refractory, dim=2))
     return torch.stack(spikes, dim=2).to(x.dtype), RefractoryLIFNeuronState(V, R)

@@ -22,8 +22,6 @@ from ...noise import Seeded, check_seed
 
 __all__ = ['SpikingLayer']
 
-_MIN_RATE = 1e-12  # leak rates below this (Hz) are treated as this: the exact formulas stay finite
-
 
 class SpikingLayer(Seeded, Layer):
     """A layer with per-pixel states created on the first chunk, and its own seedable noise.
@@ -87,7 +85,3 @@ def value(p, like):
     """A parameter's value as a plain tensor on the device and dtype of ``like`` (no gradient)."""
     return p.detach().to(device=like.device, dtype=like.dtype)
 
-
-def positive_rate(p, like):
-    """A rate parameter as a tensor, with zero replaced by a tiny rate so the exact solutions stay finite."""
-    return value(p, like).clamp_min(_MIN_RATE)

@@ -13,6 +13,8 @@ from .base import SpikingLayer, value
 
 __all__ = ['FitzHughNagumo', 'HodgkinHuxley', 'HogkinHuxley']
 
+_FHN, _HH = FitzHughNagumoParameters(), HodgkinHuxleyParameters()  # the defaults of the kernels' parameters
+
 
 class _Oscillator(SpikingLayer):
     """Shared frame of the two models: output options, sub-step length, the noise generator around the kernel."""
@@ -27,7 +29,7 @@ class _Oscillator(SpikingLayer):
         self.max_substep = float(max_substep)
 
     def _call(self, kernel, x, state, params):
-        """Runs ``kernel`` on the chunk from ``state`` with the layer's generator: returns the new state and the output."""
+        """Runs ``kernel`` from ``state`` with the layer's generator: returns the new state and the output."""
         gen = self._generator(x.device)
         record = None if self.output_only_spikes else {}
         spikes, state = kernel(x, state, params, self._dt(), gen, self.count_spikes, record)
@@ -73,19 +75,19 @@ class FitzHughNagumo(_Oscillator):
 
     def __init__(self, output_only_spikes=True, count_spikes=False, max_substep=0.1, seed=None):
         super().__init__(output_only_spikes, count_spikes, max_substep, seed)
-        self.a = Parameter(0.7, doc='offset of the slow nullcline', unit='', bounds=(None, None), scale='linear',
+        self.a = Parameter(_FHN.a, doc='offset of the slow nullcline', unit='', bounds=(None, None), scale='linear',
                            slider_range=(-1.0, 2.0), requires_grad=False)
-        self.b = Parameter(0.8, doc='slope of the slow nullcline', unit='', bounds=(0.0, None), scale='linear',
+        self.b = Parameter(_FHN.b, doc='slope of the slow nullcline', unit='', bounds=(0.0, None), scale='linear',
                            slider_range=(0.0, 2.0), requires_grad=False)
-        self.epsilon = Parameter(0.08, doc='ratio of the time scales of the slow (w) and fast (v) variables',
+        self.epsilon = Parameter(_FHN.epsilon, doc='ratio of the time scales of the slow (w) and fast (v) variables',
                                  unit='', bounds=(0.0, None), scale='log', slider_range=(0.005, 1.0),
                                  requires_grad=False)
-        self.time_unit = Parameter(0.001, doc='length of one unit of model time', unit='s', bounds=(1e-9, None),
+        self.time_unit = Parameter(_FHN.time_unit, doc='length of one unit of model time', unit='s', bounds=(1e-9, None),
                                    scale='log', slider_range=(1e-4, 0.1), requires_grad=False)
-        self.threshold = Parameter(1.0, doc='an upward crossing of v through this value is a spike', unit='',
+        self.threshold = Parameter(_FHN.threshold, doc='an upward crossing of v through this value is a spike', unit='',
                                    bounds=(None, None), scale='linear', slider_range=(-1.0, 2.0),
                                    requires_grad=False)
-        self.noise_sigma = Parameter(0.0, doc='white noise on v (standard deviation after one unit of time)',
+        self.noise_sigma = Parameter(_FHN.noise_sigma, doc='white noise on v (standard deviation after one unit of time)',
                                      unit='1/sqrt(unit)', bounds=(0.0, None), scale='linear',
                                      slider_range=(0.0, 1.0), requires_grad=False)
         self.register_state('v', None)
@@ -164,18 +166,18 @@ class HodgkinHuxley(_Oscillator):
         def potential(v, doc):
             return Parameter(v, doc=doc, unit='mV', bounds=(None, None), scale='linear',
                              slider_range=(v - 30.0, v + 30.0), requires_grad=False)
-        self.gNa = conductance(120.0, 'maximal conductance of the sodium channels')
-        self.gK = conductance(36.0, 'maximal conductance of the potassium channels')
-        self.gL = conductance(0.3, 'conductance of the leak')
-        self.VNa = potential(115.0, 'reversal potential of sodium (relative to rest)')
-        self.VK = potential(-12.0, 'reversal potential of potassium (relative to rest)')
-        self.Vl = potential(10.613, 'reversal potential of the leak (relative to rest)')
-        self.Cm = Parameter(1.0, doc='membrane capacitance', unit='uF/cm^2', bounds=(1e-6, None), scale='log',
+        self.gNa = conductance(_HH.gNa, 'maximal conductance of the sodium channels')
+        self.gK = conductance(_HH.gK, 'maximal conductance of the potassium channels')
+        self.gL = conductance(_HH.gL, 'conductance of the leak')
+        self.VNa = potential(_HH.VNa, 'reversal potential of sodium (relative to rest)')
+        self.VK = potential(_HH.VK, 'reversal potential of potassium (relative to rest)')
+        self.Vl = potential(_HH.Vl, 'reversal potential of the leak (relative to rest)')
+        self.Cm = Parameter(_HH.Cm, doc='membrane capacitance', unit='uF/cm^2', bounds=(1e-6, None), scale='log',
                             slider_range=(0.1, 10.0), requires_grad=False)
-        self.threshold = Parameter(50.0, doc='an upward crossing of V through this value is a spike', unit='mV',
+        self.threshold = Parameter(_HH.threshold, doc='an upward crossing of V through this value is a spike', unit='mV',
                                    bounds=(None, None), scale='linear', slider_range=(0.0, 100.0),
                                    requires_grad=False)
-        self.noise_sigma = Parameter(0.0, doc='white noise current (standard deviation of its 1 ms average '
+        self.noise_sigma = Parameter(_HH.noise_sigma, doc='white noise current (standard deviation of its 1 ms average '
                                      'times 1 ms^0.5)', unit='uA/cm^2 sqrt(ms)', bounds=(0.0, None),
                                      scale='linear', slider_range=(0.0, 10.0), requires_grad=False)
         for name in self._state_names:

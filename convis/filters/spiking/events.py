@@ -1,6 +1,9 @@
-"""Spike and event generators without membrane dynamics: Poisson spikes and a DVS-like event sensor."""
-import torch
+"""Spike and event generators without membrane dynamics: Poisson spikes and a DVS-like event sensor.
 
+The equations are :func:`convis.functional.events.poisson_spikes` and
+:func:`~convis.functional.events.sensor_events`; these layers keep the generator or the sensor's state.
+"""
+from ...functional.events import MotionSensorParameters, MotionSensorState, poisson_spikes, sensor_events
 from ...layer import Layer
 from ...variables import Parameter
 from .base import SpikingLayer, value
@@ -32,12 +35,9 @@ class Poisson(SpikingLayer):
         super().__init__(seed=seed)
 
     def forward(self, x):
-        shape = self._state_shape(x)
-        p = x * self._dt()
+        self._state_shape(x)
         gen = self._generator(x.device)
-        spikes = torch.empty_like(x)
-        for k in range(x.shape[2]):
-            spikes[:, :, k] = torch.rand(shape, generator=gen, device=x.device, dtype=x.dtype) < p[:, :, k]
+        spikes = poisson_spikes(x, self._dt(), gen)
         self._keep_generator(gen)
         return spikes
 
@@ -91,39 +91,21 @@ class IntegrativeMotionSensor(Layer):
         self.register_state('accumulator', None)
         self.register_state('log_reference', None)
 
+    def kernel_parameters(self, x):
+        """The :class:`~convis.functional.events.MotionSensorParameters` of
+        :func:`convis.functional.events.sensor_events` for input like ``x``."""
+        return MotionSensorParameters(value(self.threshold, x), value(self.tau, x), self.spiking_mode == 'log')
+
     def forward(self, x):
         if x.dim() != 5:
             raise ValueError('IntegrativeMotionSensor takes 5-d input [batch, channel, time, x, y], not %d-d' % x.dim())
         shape = (x.shape[0], x.shape[1], x.shape[3], x.shape[4])
-        theta = value(self.threshold, x)
-        if not bool((theta > 0).all()):
-            raise ValueError('threshold must be positive')
-        on, off = torch.empty_like(x), torch.empty_like(x)
-        if self.spiking_mode == 'linear':
-            level = x * (float(self.resolution.dt) / value(self.tau, x))
-            state_name, step = 'accumulator', theta
-        else:
-            if not bool((theta > 1).all()):
-                raise ValueError('the log mode needs a threshold factor above 1, not %s' % theta.tolist())
-            if not bool((x > 0).all()):
-                raise ValueError('the log mode needs positive input (the minimum is %g)' % float(x.min()))
-            level = torch.log(x)
-            state_name, step = 'log_reference', torch.log(theta)
+        state_name = 'accumulator' if self.spiking_mode == 'linear' else 'log_reference'
         state = getattr(self, state_name)
         if state is not None and tuple(state.shape) != shape:
             raise ValueError('the state %r has shape %s but the input needs %s: call clear_state() first'
                              % (state_name, tuple(state.shape), shape))
-        for k in range(x.shape[2]):
-            if self.spiking_mode == 'linear':
-                acc = level[:, :, k] if state is None else state + level[:, :, k]
-                n = torch.trunc(acc / step)
-                state = acc - n * step
-            else:
-                ref = level[:, :, k] if state is None else state
-                n = torch.trunc((level[:, :, k] - ref) / step)
-                state = ref + n * step
-            on[:, :, k] = n.clamp_min(0.0)
-            off[:, :, k] = (-n).clamp_min(0.0)
-        setattr(self, state_name, state)
-        return torch.cat([on, off], dim=1)
-
+        events, (level,) = sensor_events(x, MotionSensorState(state), self.kernel_parameters(x),
+                                         float(self.resolution.dt))
+        setattr(self, state_name, level)
+        return events

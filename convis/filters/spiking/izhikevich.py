@@ -15,6 +15,9 @@ from .base import SpikingLayer, value
 __all__ = ['IzhikevichNeuron', 'Izhikevich', 'RefractoryIzhikevichNeuron', 'AdaptiveIzhikevichNeuron',
            'izhikevich_presets']
 
+_DEFAULTS, _REFRACTORY, _ADAPTIVE = (IzhikevichParameters(), RefractoryIzhikevichParameters(),
+                                     AdaptiveIzhikevichParameters())  # the defaults of the kernels' parameters
+
 
 def _preset(name):
     if name in izhikevich_presets:
@@ -73,18 +76,18 @@ class IzhikevichNeuron(SpikingLayer):
         if not max_substep > 0:
             raise ValueError('max_substep must be a positive time in seconds, not %r' % (max_substep,))
         self.max_substep = float(max_substep)
-        self.a = Parameter(0.02, doc='rate of the recovery variable u', unit='1/ms', bounds=(None, None),
+        self.a = Parameter(_DEFAULTS.a, doc='rate of the recovery variable u', unit='1/ms', bounds=(None, None),
                            scale='linear', slider_range=(-0.05, 1.0), requires_grad=False)
-        self.b = Parameter(0.2, doc='sensitivity of the recovery variable u to v', unit='', bounds=(None, None),
+        self.b = Parameter(_DEFAULTS.b, doc='sensitivity of the recovery variable u to v', unit='', bounds=(None, None),
                            scale='linear', slider_range=(-1.0, 1.5), requires_grad=False)
-        self.c = Parameter(-65.0, doc='reset potential of v after a spike', unit='mV', bounds=(None, None),
+        self.c = Parameter(_DEFAULTS.c, doc='reset potential of v after a spike', unit='mV', bounds=(None, None),
                            scale='linear', slider_range=(-80.0, -40.0), requires_grad=False)
-        self.d = Parameter(6.0, doc='increment of the recovery variable u after a spike', unit='mV/ms',
+        self.d = Parameter(_DEFAULTS.d, doc='increment of the recovery variable u after a spike', unit='mV/ms',
                            bounds=(None, None), scale='linear', slider_range=(-25.0, 10.0), requires_grad=False)
-        self.threshold = Parameter(30.0, doc='spike peak: v is reset when it reaches this value', unit='mV',
+        self.threshold = Parameter(_DEFAULTS.threshold, doc='spike peak: v is reset when it reaches this value', unit='mV',
                                    bounds=(None, None), scale='linear', slider_range=(0.0, 40.0),
                                    requires_grad=False)
-        self.noise_sigma = Parameter(0.0, doc='white noise on v (standard deviation after 1 ms)', unit='mV/sqrt(ms)',
+        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma, doc='white noise on v (standard deviation after 1 ms)', unit='mV/sqrt(ms)',
                                      bounds=(0.0, None), scale='linear', slider_range=(0.0, 5.0),
                                      requires_grad=False)
         self.recommended_input = None
@@ -170,9 +173,9 @@ class RefractoryIzhikevichNeuron(IzhikevichNeuron):
     """
 
     def _init_extra(self):
-        self.refr_mu = Parameter(0.005, doc='mean refractory period after a spike', unit='s', bounds=(0.0, None),
+        self.refr_mu = Parameter(_REFRACTORY.refr_mu, doc='mean refractory period after a spike', unit='s', bounds=(0.0, None),
                                  scale='linear', slider_range=(0.0, 0.05), requires_grad=False)
-        self.refr_sigma = Parameter(0.0, doc='standard deviation of the refractory period', unit='s',
+        self.refr_sigma = Parameter(_REFRACTORY.refr_sigma, doc='standard deviation of the refractory period', unit='s',
                                     bounds=(0.0, None), scale='linear', slider_range=(0.0, 0.01),
                                     requires_grad=False)
         self.register_state('refractory', None)
@@ -203,10 +206,10 @@ class AdaptiveIzhikevichNeuron(IzhikevichNeuron):
     output_names = ('v', 'u', 'w')
 
     def _init_extra(self):
-        self.tau_adaptation = Parameter(0.1, doc='decay time of the adaptation current w', unit='s',
+        self.tau_adaptation = Parameter(_ADAPTIVE.tau_adaptation, doc='decay time of the adaptation current w', unit='s',
                                         bounds=(1e-6, None), scale='log', slider_range=(0.005, 2.0),
                                         requires_grad=False)
-        self.adaptation_increment = Parameter(1.0, doc='increment of the adaptation current w at each spike',
+        self.adaptation_increment = Parameter(_ADAPTIVE.adaptation_increment, doc='increment of the adaptation current w at each spike',
                                               unit='input', bounds=(None, None), scale='linear',
                                               slider_range=(0.0, 10.0), requires_grad=False)
         self.register_state('w', None)

@@ -14,6 +14,8 @@ from .base import SpikingLayer, value
 
 __all__ = ['LeakyIntegrateAndFireNeuron', 'RefractoryLeakyIntegrateAndFireNeuron']
 
+_DEFAULTS = RefractoryLIFNeuronParameters()  # the default of every parameter of the kernels
+
 
 class LeakyIntegrateAndFireNeuron(SpikingLayer):
     """A leaky integrate-and-fire neuron at every pixel, solved exactly between steps.
@@ -72,13 +74,13 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
         super().__init__(seed=seed)
         self.output_only_spikes = bool(output_only_spikes)
         self.count_spikes = bool(count_spikes)
-        self.g_L = Parameter(50.0, doc='leak conductance: the inverse of the membrane time constant', unit='Hz',
+        self.g_L = Parameter(_DEFAULTS.g_L, doc='leak conductance: the inverse of the membrane time constant', unit='Hz',
                              retina_config_key='g-leak__Hz', bounds=(0.0, None), scale='log',
                              slider_range=(0.1, 1000.0), requires_grad=False)
-        self.tau = Parameter(0.02, doc='input time constant: an input of 1 held for tau seconds raises V by 1 '
+        self.tau = Parameter(_DEFAULTS.tau, doc='input time constant: an input of 1 held for tau seconds raises V by 1 '
                              '(the drive is input/tau thresholds per second)', unit='s', bounds=(1e-9, None),
                              scale='log', slider_range=(1e-4, 1.0), requires_grad=False)
-        self.noise_sigma = Parameter(0.1, doc='standard deviation of the noise of the membrane potential',
+        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma, doc='standard deviation of the noise of the membrane potential',
                                      unit='threshold', retina_config_key='sigma-V', bounds=(0.0, None),
                                      scale='linear', slider_range=(0.0, 1.0), requires_grad=False)
         self.random_init = Parameter(1.0, doc='the membrane potential starts uniformly distributed in '
@@ -157,10 +159,10 @@ class RefractoryLeakyIntegrateAndFireNeuron(LeakyIntegrateAndFireNeuron):
     """
 
     def _init_extra(self, **kwargs):
-        self.refr_mu = Parameter(0.003, doc='mean refractory period after a spike', unit='s',
+        self.refr_mu = Parameter(_DEFAULTS.refr_mu, doc='mean refractory period after a spike', unit='s',
                                  retina_config_key='refr-mean__sec', bounds=(0.0, None), scale='linear',
                                  slider_range=(0.0, 0.02), requires_grad=False)
-        self.refr_sigma = Parameter(0.001, doc='standard deviation of the refractory period', unit='s',
+        self.refr_sigma = Parameter(_DEFAULTS.refr_sigma, doc='standard deviation of the refractory period', unit='s',
                                     retina_config_key='refr-stdev__sec', bounds=(0.0, None), scale='linear',
                                     slider_range=(0.0, 0.01), requires_grad=False)
         self.register_state('refractory', None)
