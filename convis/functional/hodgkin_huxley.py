@@ -72,7 +72,7 @@ def gate_rates(V):
 
 
 def integrate_hodgkin_huxley(x, state, params, dt, generator=None, count_spikes=False, record=None):
-    """Integrates the Hodgkin-Huxley model over a chunk ``x`` ``[B, C, T, X, Y]`` (uA/cm^2): returns ``(spikes, state)``.
+    """Integrates the Hodgkin-Huxley model over a chunk ``x`` ``[B, C, T, X, Y]`` (uA/cm^2): ``(spikes, state)``.
 
     ``state`` a :class:`HodgkinHuxleyState`, ``params`` :class:`HodgkinHuxleyParameters`, ``dt`` the step (s).
     Where ``noise_sigma`` > 0, every sub-step draws one normal number per neuron from ``generator``.  ``spikes``

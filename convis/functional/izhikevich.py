@@ -246,7 +246,7 @@ class _Adaptive(_Plain):
 
 
 def integrate_izhikevich(x, state, params, dt, generator=None, count_spikes=False, record=None):
-    """Integrates Izhikevich's model over a chunk ``x`` ``[B, C, T, X, Y]`` (input in mV/ms): returns ``(spikes, state)``.
+    """Integrates Izhikevich's model over a chunk ``x`` ``[B, C, T, X, Y]`` (mV/ms): returns ``(spikes, state)``.
 
     ``state`` an :class:`IzhikevichState`, ``params`` :class:`IzhikevichParameters`, ``dt`` the step (s).  Where
     ``noise_sigma`` > 0, every sub-step draws one normal number per neuron from ``generator``.  ``spikes`` has
