@@ -258,7 +258,8 @@ def _chosen(model, names):
     default, every floating point parameter that requires a gradient."""
     named = _named(model)
     if names is None:
-        chosen = [(n, p) for n, p in named.items() if p.requires_grad and p.is_floating_point()]
+        chosen = [(n, p) for n, p in named.items()
+                  if p.requires_grad and p.is_floating_point() and getattr(p, 'kind', 'float') == 'float']
         if not chosen:
             raise ValueError('no parameter of the %s requires a gradient: name the parameters to fit '
                              '(names=[...]) or choose them with fit_parameters([...])' % type(model).__name__)
@@ -276,8 +277,9 @@ def _chosen(model, names):
             close = difflib.get_close_matches(str(n), list(named), n=3, cutoff=0.5)
             raise ValueError('%s has no parameter %r; %s' % (type(model).__name__, n, 'did you mean %s?'
                              % ', '.join(close) if close else 'its parameters are %s' % ', '.join(named)))
-        if not named[n].is_floating_point():
-            raise ValueError('parameter %s is not a floating point tensor and cannot be fitted' % n)
+        if not named[n].is_floating_point() or getattr(named[n], 'kind', 'float') != 'float':
+            raise ValueError('parameter %s is not a continuous value (kind %r) and cannot be fitted'
+                             % (n, getattr(named[n], 'kind', str(named[n].dtype))))
         if n in (c[0] for c in chosen):
             raise ValueError('parameter %s is named twice' % n)
         chosen.append((n, named[n]))
@@ -368,7 +370,8 @@ class _Coordinates(object):
                     p.copy_(t)
 
     def parameters(self, x):
-        return {n: float(v[0]) if v.size == 1 and p.numel() == 1 else v.tolist() for n, p, v in self.values(x)}
+        """``{name: value}`` for ``x``: floats, or nested lists of the parameter's shape."""
+        return {n: float(v[0]) if p.numel() == 1 else v.reshape(tuple(p.shape)).tolist() for n, p, v in self.values(x)}
 
 
 def _picker(output):

@@ -101,6 +101,8 @@ def test_names_are_checked():
         fitting.fit_least_squares(layer.requires_grad_(False), x, y)
     with pytest.raises(ValueError, match='name at least one'):
         fitting.fit_least_squares(layer, x, y, [])
+    with pytest.raises(ValueError, match=r"undershoot_enabled is not a continuous value \(kind 'bool'\)"):
+        fitting.fit_least_squares(layer, x, y, ['undershoot_enabled'])
     with pytest.raises(ValueError, match='named twice'):
         fitting.fit_least_squares(layer, x, y, ['lambda_opl', layer.lambda_opl])
     with pytest.raises(ValueError, match='log_parameters names tau_center, which are not fitted'):
@@ -280,3 +282,20 @@ def test_the_state_after_the_fit_is_the_state_before():
     assert all(torch.equal(after[k], before[k]) for k in before)
     # each run started from the cleared state (as the recording did), else the fit would be off
     assert max(errors(layer, true).values()) < 1e-4
+
+
+def test_every_element_of_an_array_parameter_is_fitted():
+    """The 12 weights of a linear filter (an LN model without nonlinearity, population=True) from a shifted
+    start, in linear coordinates (weights change sign); the values come back in the parameter's shape."""
+    ln = convis.models.LN((3, 2, 2), population=True).double()
+    x = np.random.RandomState(10).randn(40, 6, 6)
+    ln.conv.set_weight(np.random.RandomState(11).randn(3, 2, 2))
+    true = ln.conv.weight.detach().clone()
+    y = recording(ln, x)
+    with torch.no_grad():
+        ln.conv.weight.mul_(0.8).add_(0.1)
+    result = fitting.fit_least_squares(ln, x, y, ['conv.weight'], log_parameters=False)
+    assert len(result['coordinates']) == 12 and result['coordinates'][3] == 'conv.weight[3]'
+    assert np.shape(result['parameters']['conv.weight']) == tuple(true.shape)
+    assert torch.allclose(ln.conv.weight, true, rtol=0, atol=1e-9)
+    assert np.allclose(result['parameters']['conv.weight'], true.numpy(), rtol=0, atol=1e-9)
