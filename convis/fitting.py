@@ -437,6 +437,7 @@ def fit_least_squares(model, inp, target, names=None, output=None, t_skip=0, sca
     Parameters
     ----------
     model : Layer
+        any convis model (a Retina, one of its stages, an LN model); its parameters change in place
     inp : array or tensor
         the stimulus (1 to 5 dimensions, see ``make_tensor_5d``)
     target : array or tensor
