@@ -1,0 +1,599 @@
+"""numba against the compiled C loops (``convis/csrc``), stage by stage, in float32 and float64, in one run.
+
+Usage: ``PYTHONPATH=<where numba is> python benchmarks/bench_numba.py [--frames 500] [--sizes 100x100 50x50]
+[--threads 1 2] [--repeat 5]``
+
+numba is not a dependency of convis: without it the script says how to get it (``pip install numba``) and
+exits.  The stages are written here in numba (``@njit(cache=True, fastmath=False)``, threads by
+``numba.prange`` over rows or cells) from the equations of the C loops, with the same operands and the same
+work split:
+
+* ``opl``: the outer plexiform layer (``convis_opl``, mode 0: both separable band blurs, the rows matrix by
+  groups of 4 rows and the columns matrix by diagonals, then the undershoot), operands from
+  ``retina_loops._separable_operands`` of the default ``convis.retina.Retina()``'s blurs;
+* ``cgc``: the contrast gain control with its blurred feedback (``convis_cgc``; the default retina with
+  ``bipolar.lambda_amp = 100`` Hz, whose adaptation blur is a band in mode 0);
+* ``cgc_lowpass``: the gain control without feedback (the default retina's ``lambda_amp = 0``): a low-pass;
+* ``ganglion``: a ganglion layer's input current (``convis_ganglion``);
+* ``normals``: the counter-based normal numbers (``convis_normals``, torch twin ``convis.noise._normals_torch``),
+  one per value and frame.
+
+The C loops run through their Python wrappers (``convis.functional.retina_loops``, ``convis.noise``) with the
+arguments the default retina passes them, captured by wrapping the functions the kernels call.  Each stage's
+input is the C output of the stage before (random luminance for the OPL).  Before timing, every numba result
+(output and states) is checked against the C result: float64 to 1e-12, float32 to 1e-5 of the largest value,
+the normal numbers to one unit in the last place (float32 to the bit).
+
+``torch.set_num_threads(n)`` sets the C loops' OpenMP threads, ``numba.set_num_threads(n)`` numba's; for each
+size and precision the runs take turns (thread counts, C and numba) ``--repeat`` times and the fastest is kept.
+numba's compile time (its first call, on one frame) is reported apart; with ``cache=True`` a second run of the
+script loads the kernels from numba's cache instead.  Times are microseconds per frame; the ratio numba / C
+compares the two at the same thread count in the same run (above 1: numba is slower).
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+try:
+    import numba
+except ImportError:                        # pragma: no cover - depends on the environment
+    numba = None
+
+if numba is not None:
+    njit = numba.njit
+    prange = numba.prange
+else:                                      # the decorators are only applied when numba is there
+    def njit(*args, **kwargs):
+        return lambda f: f
+    prange = range
+
+ROWS = 4
+"""Rows per group of the rows matrix (ROWS of convis/csrc/heat.c)."""
+STAGES = ('opl', 'cgc', 'cgc_lowpass', 'ganglion', 'normals')
+JIT = dict(cache=True, fastmath=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The blur operator of mode 0: o = B t, B = (e A_rows) . A_cols^T by the rows matrix's band and the columns
+# matrix's diagonals (convis/csrc/heat_body.h, NAME(part)).
+# ---------------------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _band_part(g, H, W, RG, glo, ghi, D, K, t, t2, o):
+    """Rows ROWS g .. ROWS g + ROWS - 1 of o (rows past H are scratch) from the prepared map t [H, WP]:
+    t2[i, K + j] = sum_{k in [glo[g], ghi[g])} RG[g, k, i - ROWS g] t[k, j] (the rows matrix),
+    o[i, j] = sum_{dd = 0 .. 2K} D[dd, j] t2[i, j + dd] (the columns matrix by diagonals), k and dd ascending."""
+    i0 = g * ROWS
+    WP = t.shape[1]
+    for r in range(ROWS):
+        for j in range(WP):
+            t2[i0 + r, K + j] = 0
+    for k in range(glo[g], ghi[g]):
+        r0, r1, r2, r3 = RG[g, k, 0], RG[g, k, 1], RG[g, k, 2], RG[g, k, 3]
+        for j in range(WP):
+            v = t[k, j]
+            t2[i0, K + j] += r0 * v
+            t2[i0 + 1, K + j] += r1 * v
+            t2[i0 + 2, K + j] += r2 * v
+            t2[i0 + 3, K + j] += r3 * v
+    for r in range(ROWS):
+        for j in range(W):
+            o[i0 + r, j] = 0
+    for dd in range(2 * K + 1):
+        for j in range(W):
+            d = D[dd, j]
+            o[i0, j] += d * t2[i0, j + dd]
+            o[i0 + 1, j] += d * t2[i0 + 1, j + dd]
+            o[i0 + 2, j] += d * t2[i0 + 2, j + dd]
+            o[i0 + 3, j] += d * t2[i0 + 3, j + dd]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The OPL (convis_opl):
+#   C[s] = B_c (C[s-1] + a_c (x[s] + c_c)),  S[s] = B_s (S[s-1] + a_s R[s-1])
+#   with undershoot: U[s] = e_u U[s-1] + (1 - e_u) C[s-1], R[s] = C[s-1] - w_u U[s]; without: R[s] = C[s]
+#   out[s] = R[s] - S[s] + offset
+# ---------------------------------------------------------------------------------------------------------------
+
+@njit(parallel=True, **JIT)
+def opl_numba(x, out, C, U, R, S, a_c, c_c, a_s, undershoot, eu, gu, wu, off,
+              RGc, gloc, ghic, Dc, Kc, tc, t2c, cn, RGs, glos, ghis, Ds, Ks, ts, t2s, sn):
+    """x, out [BC, T, H, W]; states C, U, R, S [BC, H, W] in place; scalars in the maps' precision; per blur
+    its operands (RG, glo, ghi, D, K) and scratch t [H, WP], t2 [HP, WP + 2K], result map [HP, W]."""
+    BC, T, H, W = x.shape
+    G = RGc.shape[0]
+    zero = a_c - a_c
+    for s in range(T):
+        for b in range(BC):
+            for i in prange(H):
+                for j in range(W):
+                    tc[i, j] = C[b, i, j] + a_c * (x[b, s, i, j] + c_c)
+                    ts[i, j] = S[b, i, j] + a_s * (R[b, i, j] + zero)
+            for g in prange(G):
+                _band_part(g, H, W, RGc, gloc, ghic, Dc, Kc, tc, t2c, cn)
+                _band_part(g, H, W, RGs, glos, ghis, Ds, Ks, ts, t2s, sn)
+                for i in range(g * ROWS, min(g * ROWS + ROWS, H)):
+                    for j in range(W):
+                        if undershoot:
+                            un = eu * U[b, i, j] + gu * C[b, i, j]
+                            rec = C[b, i, j] - wu * un
+                            U[b, i, j] = un
+                        else:
+                            rec = cn[i, j]
+                        R[b, i, j] = rec
+                        out[b, s, i, j] = rec - sn[i, j] + off
+                        C[b, i, j] = cn[i, j]
+                        S[b, i, j] = sn[i, j]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The contrast gain control (convis_cgc), x read one step late (XP before the chunk):
+#   g = g0 + gA,  Einf = amp x[s-1] / g,  q = sat w / (1 + w) with w = lam V^2 / sat,
+#   V <- Einf + (V - Einf) exp(-dt g),  gA <- eA gA + (1 - eA) B q
+# ---------------------------------------------------------------------------------------------------------------
+
+@njit(parallel=True, **JIT)
+def cgc_numba(x, out, XP, V, GA, amp, g0, lam, dt, ea, sat, RG, glo, ghi, D, K, t, t2, qb, ei, at):
+    """x, out [BC, T, H, W]; states XP, V, GA [BC, H, W] in place; scalars in the maps' precision; the
+    adaptation blur's operands and scratch as in :func:`opl_numba`; ei, at [H, W] scratch."""
+    BC, T, H, W = x.shape
+    G = RG.shape[0]
+    one = amp / amp
+    for s in range(T):
+        for b in range(BC):
+            xin = XP[b] if s == 0 else x[b, s - 1]
+            for i in prange(H):
+                for j in range(W):
+                    g = g0 + GA[b, i, j]
+                    w = lam * V[b, i, j] * V[b, i, j] / sat
+                    at[i, j] = math.exp(-dt * g)
+                    ei[i, j] = amp * xin[i, j] / g
+                    t[i, j] = sat * w / (one + w)
+            for gr in prange(G):
+                _band_part(gr, H, W, RG, glo, ghi, D, K, t, t2, qb)
+                for i in range(gr * ROWS, min(gr * ROWS + ROWS, H)):
+                    for j in range(W):
+                        v = ei[i, j] + (V[b, i, j] - ei[i, j]) * at[i, j]
+                        V[b, i, j] = v
+                        GA[b, i, j] = ea * GA[b, i, j] + (one - ea) * qb[i, j]
+                        out[b, s, i, j] = v
+    if T > 0:
+        XP[:] = x[:, T - 1]
+
+
+@njit(parallel=True, **JIT)
+def cgc_lowpass_numba(x, out, XP, V, amp, g0, dt, nt):
+    """The gain control without feedback (lam = 0, gA = 0): V <- Einf + (V - Einf) exp(-dt g0) with
+    Einf = amp x[s-1] / g0, every value on its own; x, out [BC, T, P]; XP, V [BC, P] in place; nt threads
+    share the values for the whole chunk."""
+    BC, T, P = x.shape
+    at0 = math.exp(-dt * g0)
+    for part in prange(nt):
+        p0, p1 = P * part // nt, P * (part + 1) // nt
+        for s in range(T):
+            for b in range(BC):
+                xin = XP[b] if s == 0 else x[b, s - 1]
+                for p in range(p0, p1):
+                    e_inf = amp * xin[p] / g0
+                    v = e_inf + (V[b, p] - e_inf) * at0
+                    V[b, p] = v
+                    out[b, s, p] = v
+        if T > 0:
+            for b in range(BC):
+                for p in range(p0, p1):
+                    XP[b, p] = x[b, T - 1, p]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A ganglion layer's input current (convis_ganglion), x read one step late:
+#   F <- e F + (1 - e) x[s-1],  Tn = x[s-1] - w F,  out[s] = N(sign T_old),  T_old <- Tn
+#   N(v) = i0^2 / (i0 + lam (v0 - v)) below v0, i0 + g lam (v - v0) / (g + lam (v - v0)) above (g = sat - i0)
+#   written as in the C loop: i0^2 / (i0 + neg) + pos g / (pos + g)
+# ---------------------------------------------------------------------------------------------------------------
+
+@njit(parallel=True, **JIT)
+def ganglion_numba(x, out, XP, F, TR, e, ge, w, sign, v0, i0, lam, g, nt):
+    """x, out [BC, T, P]; states XP, F, TR [BC, P] in place; scalars in the maps' precision (ge = 1 - e and
+    g = sat - i0 rounded once from double, as in the C loop); nt threads share the values for the whole chunk."""
+    BC, T, P = x.shape
+    zero = e - e
+    i02 = i0 * i0
+    for part in prange(nt):
+        p0, p1 = P * part // nt, P * (part + 1) // nt
+        for b in range(BC):
+            for s in range(T):
+                xin = XP[b] if s == 0 else x[b, s - 1]
+                for p in range(p0, p1):
+                    f = e * F[b, p] + ge * xin[p]
+                    tn = xin[p] - w * f
+                    d = (sign * TR[b, p] - v0) * lam
+                    neg = -d if d < zero else zero
+                    pos = d if d > zero else zero
+                    out[b, s, p] = i02 / (i0 + neg) + pos * g / (pos + g)
+                    F[b, p] = f
+                    TR[b, p] = tn
+            if T > 0:
+                for p in range(p0, p1):
+                    XP[b, p] = x[b, T - 1, p]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Counter-based normal numbers (convis_normals; convis.noise):
+#   row = mix(base + (4 k + j) G1),  h = mix(row + (i + 1) G2)   (modulo 2^64, mix: SplitMix64's finaliser)
+#   z = sign sqrt(-2 log u1) cos(pi f / 2),  log u1 = e ln 2 + 2 atanh((m - 1) / (m + 1)) with u1 = m 2^e,
+#   the atanh and cos series as fixed polynomials (convis.noise._SERIES) in the result's precision
+# ---------------------------------------------------------------------------------------------------------------
+
+_G1, _G2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S1, _S27, _S30, _S31, _S32, _S40, _S52 = (np.uint64(v) for v in (1, 27, 30, 31, 32, 40, 52))
+
+
+@njit(inline='always', **JIT)
+def _mix(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(inline='always', **JIT)
+def _horner(coeffs, v):
+    """coeffs[0] + coeffs[1] v + ... by Horner's rule from the highest term (coeffs a tuple of one precision)."""
+    p = coeffs[len(coeffs) - 1]
+    for k in range(len(coeffs) - 2, -1, -1):
+        p = p * v + coeffs[k]
+    return p
+
+
+@njit(inline='always', **JIT)
+def _normal_f64(h, log_series, cos_series):
+    """The float64 normal number of h: u1 from its 32 upper bits, f from the 31 above the lowest, the sign from
+    the lowest."""
+    u1 = np.float64((h >> _S32) + _S1) * 2.0 ** -32
+    f = np.float64((h >> _S1) & np.uint64(0x7FFFFFFF)) * 2.0 ** -31
+    sign = 1.0 - 2.0 * np.float64(h & _S1)
+    bits = np.float64(u1).view(np.uint64)
+    e = np.float64(np.int64((bits >> _S52) & np.uint64(0x7FF)) - 1022)
+    m = np.uint64((bits & np.uint64(0x800FFFFFFFFFFFFF)) | np.uint64(0x3FE0000000000000)).view(np.float64)
+    small = m < 0.7071067811865476
+    m = m * 2.0 if small else m
+    e = e - 1.0 if small else e
+    t = (m - 1.0) / (m + 1.0)
+    t2 = t * t
+    lg = e * 0.6931471805599453 + (2.0 * t + 2.0 * t * t2 * _horner(log_series, t2))
+    x = f * 1.5707963267948966
+    x2 = x * x
+    c = x2 * _horner(cos_series, x2) + 1.0
+    return sign * (math.sqrt(-2.0 * lg) * c)
+
+
+_F32 = {name: np.float32(v) for name, v in (('one', 1.0), ('two', 2.0), ('scale', 2.0 ** -24),
+                                            ('sqrt_half', 0.7071067811865476), ('ln2', 0.6931471805599453),
+                                            ('half_pi', 1.5707963267948966))}
+_ONE32, _TWO32, _SCALE32 = _F32['one'], _F32['two'], _F32['scale']
+_SQRT_HALF32, _LN2_32, _HALF_PI32 = _F32['sqrt_half'], _F32['ln2'], _F32['half_pi']
+
+
+@njit(inline='always', **JIT)
+def _normal_f32(h, log_series, cos_series):
+    """The float32 normal number of h: u1 from its 24 upper bits, f from the 24 above the lowest, the sign from
+    the lowest; every constant rounded to float."""
+    u1 = np.float32((h >> _S40) + _S1) * _SCALE32
+    f = np.float32((h >> _S1) & np.uint64(0xFFFFFF)) * _SCALE32
+    sign = _ONE32 - _TWO32 * np.float32(h & _S1)
+    bits = np.float32(u1).view(np.uint32)
+    e = np.float32(np.int32((bits >> np.uint32(23)) & np.uint32(0xFF)) - np.int32(126))
+    m = np.uint32((bits & np.uint32(0x807FFFFF)) | np.uint32(0x3F000000)).view(np.float32)
+    small = m < _SQRT_HALF32
+    m = m * _TWO32 if small else m
+    e = e - _ONE32 if small else e
+    t = (m - _ONE32) / (m + _ONE32)
+    t2 = t * t
+    lg = e * _LN2_32 + (_TWO32 * t + _TWO32 * t * t2 * _horner(log_series, t2))
+    x = f * _HALF_PI32
+    x2 = x * x
+    c = x2 * _horner(cos_series, x2) + _ONE32
+    return sign * (math.sqrt(-_TWO32 * lg) * c)
+
+
+@njit(parallel=True, **JIT)
+def normals_f64_numba(base, k0, j, scale, log_series, cos_series, out, nt):
+    """out [T, M] (float64): scale z for steps k0 .. k0+T-1 of stream j; nt threads share the indices."""
+    T, M = out.shape
+    for part in prange(nt):
+        i0, i1 = M * part // nt, M * (part + 1) // nt
+        for s in range(T):
+            row = _mix(base + np.uint64(4 * (k0 + s) + j) * _G1)
+            for i in range(i0, i1):
+                out[s, i] = scale * _normal_f64(_mix(row + np.uint64(i + 1) * _G2), log_series, cos_series)
+
+
+@njit(parallel=True, **JIT)
+def normals_f32_numba(base, k0, j, scale, log_series, cos_series, out, nt):
+    """out [T, M] (float32): as :func:`normals_f64_numba`, in float32."""
+    T, M = out.shape
+    for part in prange(nt):
+        i0, i1 = M * part // nt, M * (part + 1) // nt
+        for s in range(T):
+            row = _mix(base + np.uint64(4 * (k0 + s) + j) * _G1)
+            for i in range(i0, i1):
+                out[s, i] = scale * _normal_f32(_mix(row + np.uint64(i + 1) * _G2), log_series, cos_series)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The stages: arguments captured from the default retina, the C call and the numba call of each.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _shape(text):
+    rows, _, cols = text.lower().partition('x')
+    return int(rows), int(cols or rows)
+
+
+def capture(shape, dtype):
+    """The arguments the default retina (``bipolar.lambda_amp`` 0 and 100 Hz) passes to ``opl_loop``,
+    ``cgc_loop`` (with and without feedback) and ``ganglion_input_loop`` at ``shape``, in ``dtype``."""
+    import convis
+    from convis.functional import gain_control, ganglion, outer_plexiform
+    found, lam_now = {}, [None]
+    patched = [(outer_plexiform, 'opl_loop'), (gain_control, 'cgc_loop'), (ganglion, 'ganglion_input_loop')]
+    originals = [getattr(m, n) for m, n in patched]
+
+    def recorder(name, fn):
+        def call(*args):
+            found.setdefault((name, lam_now[0]), args)
+            return fn(*args)
+        return call
+    try:
+        for (module, name), fn in zip(patched, originals):
+            setattr(module, name, recorder(name, fn))
+        for lam in (0.0, 100.0):
+            retina = convis.retina.Retina(seed=0).to(dtype)
+            retina.bipolar.lambda_amp = lam
+            lam_now[0] = lam
+            with torch.no_grad():
+                retina(torch.full((1, 1, 2) + shape, 100.0, dtype=dtype))
+    finally:
+        for (module, name), fn in zip(patched, originals):
+            setattr(module, name, fn)
+    return {'opl': found[('opl_loop', 100.0)], 'cgc': found[('cgc_loop', 100.0)],
+            'cgc_lowpass': found[('cgc_loop', 0.0)], 'ganglion': found[('ganglion_input_loop', 100.0)]}
+
+
+def _band_operands(blur, e, h, w, dtype):
+    """The mode-0 operands of ``e`` times the blur as numpy arrays, with fresh scratch: (RG, glo, ghi, D, K, t,
+    t2, result map); a RuntimeError where the C loop would not run this blur as a band."""
+    from convis.functional import retina_loops
+    struct = retina_loops._operator(blur, e, h, w, dtype)
+    if struct is None or struct[0].mode != 0:
+        raise RuntimeError('the C loop runs this blur in mode %s, not as a band (mode 0)'
+                           % (None if struct is None else struct[0].mode))
+    ops = retina_loops._separable_operands(None if blur is None else blur.a_rows,
+                                           None if blur is None else blur.a_cols, e, h, w, dtype)
+    rg, d, k = ops['RG'].numpy(), ops['D'].numpy(), int(ops['K'])
+    hp, wp = rg.shape[0] * ROWS, d.shape[1]
+    nd = rg.dtype
+    return (rg, ops['glo'].numpy().astype(np.int64), ops['ghi'].numpy().astype(np.int64), d, k,
+            np.zeros((h, wp), nd), np.zeros((hp, wp + 2 * k), nd), np.zeros((hp, w), nd))
+
+
+def _f(v):
+    """A number or one-element tensor as a Python float (double precision, as the C wrappers pass it)."""
+    return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+
+
+def _states(states):
+    """Fresh contiguous numpy copies of the states [B, C, 1, H, W] as [BC, H, W]."""
+    return [np.ascontiguousarray(s.detach().numpy().reshape((-1,) + tuple(s.shape[3:]))).copy() for s in states]
+
+
+class Stage(object):
+    """One stage at one size and precision: ``c()`` and ``nb(frames)`` run it from its initial state and return
+    (output, states) as numpy arrays; ``nb`` on the first frames only compiles."""
+
+    def __init__(self, name, args, x, dtype):
+        self.name, self.args, self.x, self.dtype = name, args, x, dtype
+        self.np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        h, w = x.shape[-2:]
+        r = self.np_dtype
+        if name == 'opl':
+            (_, states, center, surround, lam, offset_in, undershoot, e_u, w_u, w_s, offset_out) = args
+            e_c, e_s = _f(center[0]), _f(surround[0])
+            self.ops = (_band_operands(center[1], e_c, h, w, dtype), _band_operands(surround[1], e_s, h, w, dtype))
+            self.scalars = (r((1 - e_c) / e_c * _f(lam)), r(_f(offset_in)), r((1 - e_s) / e_s * _f(w_s)),
+                            bool(undershoot), r(_f(e_u)), r(1 - _f(e_u)), r(_f(w_u)), r(_f(offset_out)))
+        elif name == 'cgc':
+            (_, states, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
+            self.ops = _band_operands(blur, 1.0, h, w, dtype)
+            self.scalars = tuple(r(_f(v)) for v in (amp, g0, lam, dt, e_a, sat))
+        elif name == 'cgc_lowpass':
+            (_, states, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
+            if feedback or blur is not None:
+                raise RuntimeError('the default retina was expected to run its gain control without feedback')
+            self.scalars = tuple(r(_f(v)) for v in (amp, g0, dt))
+        elif name == 'ganglion':
+            (_, states, e, w_, sign, v0, i0, lam, sat) = args
+            e, i0, sat = _f(e), _f(i0), _f(sat)
+            self.scalars = (r(e), r(1 - e), r(_f(w_)), r(_f(sign)), r(_f(v0)), r(i0), r(_f(lam)), r(sat - i0))
+
+    def c(self):
+        from convis.functional import retina_loops
+        fn = {'opl': retina_loops.opl_loop, 'cgc': retina_loops.cgc_loop, 'cgc_lowpass': retina_loops.cgc_loop,
+              'ganglion': retina_loops.ganglion_input_loop}[self.name]
+        out, states = fn(self.x, *self.args[1:])
+        return out.numpy(), [s.numpy().reshape(-1) for s in states]
+
+    def nb(self, frames=None):
+        x = self.x if frames is None else self.x[:, :, :frames]
+        b, c, n_t, h, w = x.shape
+        xn = np.ascontiguousarray(x.numpy()).reshape(b * c, n_t, h, w)
+        out = np.empty_like(xn)
+        st = _states(self.args[1])
+        if self.name == 'opl':
+            (rgc, gloc, ghic, dc, kc, tc, t2c, cn), (rgs, glos, ghis, ds, ks, ts, t2s, sn) = self.ops
+            opl_numba(xn, out, *st, *self.scalars, rgc, gloc, ghic, dc, kc, tc, t2c, cn,
+                      rgs, glos, ghis, ds, ks, ts, t2s, sn)
+        elif self.name == 'cgc':
+            rg, glo, ghi, d, k, t, t2, qb = self.ops
+            cgc_numba(xn, out, *st, *self.scalars, rg, glo, ghi, d, k, t, t2, qb,
+                      np.empty((h, w), self.np_dtype), np.empty((h, w), self.np_dtype))
+        else:
+            xn, out = xn.reshape(b * c, n_t, h * w), out.reshape(b * c, n_t, h * w)
+            st = [s.reshape(b * c, h * w) for s in st]
+            if self.name == 'cgc_lowpass':
+                cgc_lowpass_numba(xn, out, st[0], st[1], *self.scalars, numba.get_num_threads())
+            else:
+                ganglion_numba(xn, out, *st, *self.scalars, numba.get_num_threads())
+        return out.reshape(x.shape), [s.reshape(-1) for s in st]
+
+
+class Normals(object):
+    """The normal numbers of one value per cell and frame (stream 0 of seed 0, from step 3)."""
+    name = 'normals'
+
+    def __init__(self, frames, m, dtype):
+        from convis import noise
+        self.frames, self.m, self.dtype = frames, m, dtype
+        self.key = noise.seed_key(0)
+        r = np.float32 if dtype == torch.float32 else np.float64
+        log_series, cos_series = noise._SERIES[dtype]
+        self.series = (tuple(r(v) for v in log_series), tuple(r(v) for v in cos_series))
+        self.scale = r(1.0)
+        self.fn = normals_f32_numba if dtype == torch.float32 else normals_f64_numba
+
+    def c(self):
+        from convis import noise
+        return noise.counter_normals(self.key, 3, self.frames, self.m, 0, 1.0, self.dtype, compiled=True).numpy(), []
+
+    def nb(self, frames=None):
+        out = np.empty((self.frames if frames is None else frames, self.m),
+                       np.float32 if self.dtype == torch.float32 else np.float64)
+        self.fn(np.uint64(self.key), 3, 0, self.scale, *self.series, out, numba.get_num_threads())
+        return out, []
+
+
+def check(stage):
+    """Raises where numba's result (output and states) differs from the C loop's beyond the tolerance; returns
+    the largest difference (relative to the largest value; units in the last place for the normals)."""
+    (oc, sc), (on, sn) = stage.c(), stage.nb()
+    worst = 0.0
+    for a, b in zip([oc] + sc, [on] + sn):
+        a, b = np.asarray(a), np.asarray(b)
+        if stage.name == 'normals':
+            ints = np.int32 if a.dtype == np.float32 else np.int64
+            err = float(np.abs(a.view(ints).astype(np.int64) - b.view(ints).astype(np.int64)).max())
+            limit = 0 if a.dtype == np.float32 else 1
+        else:
+            err = float(np.abs(a.astype(np.float64) - b).max()) / max(float(np.abs(a).max()), 1e-300)
+            limit = 1e-5 if a.dtype == np.float32 else 1e-12
+        if not np.isfinite(a).all() or not err <= limit:
+            raise AssertionError('%s %s: numba differs from C by %.3g (allowed %g)' % (stage.name, a.dtype, err, limit))
+        worst = max(worst, err)
+    return worst
+
+
+def _set_threads(n):
+    torch.set_num_threads(n)
+    numba.set_num_threads(n)
+
+
+def _seconds(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure(shape, frames, threads, repeat):
+    """For each precision, per stage: the fastest seconds of C and numba per thread count, numba's first call
+    (seconds, and whether from numba's cache) and the largest difference of the results."""
+    from convis.functional import retina_loops
+    results = {}
+    lum = 255 * np.random.RandomState(0).rand(1, 1, frames, *shape)
+    for dtype in (torch.float32, torch.float64):
+        args = capture(shape, dtype)
+        x = torch.tensor(lum, dtype=dtype)
+        stages = []
+        for name in ('opl', 'cgc', 'cgc_lowpass', 'ganglion'):
+            stage = Stage(name, args[name], x, dtype)
+            stages.append(stage)
+            if name == 'opl':
+                x = retina_loops.opl_loop(x, *args['opl'][1:])[0]         # the gain control's input
+            elif name == 'cgc':
+                x = retina_loops.cgc_loop(x, *args['cgc'][1:])[0]         # the ganglion's input
+        stages.append(Normals(frames, shape[0] * shape[1], dtype))
+        res = {}
+        _set_threads(max(threads))
+        for stage in stages:
+            fn = {'opl': opl_numba, 'cgc': cgc_numba, 'cgc_lowpass': cgc_lowpass_numba,
+                  'ganglion': ganglion_numba}.get(stage.name, getattr(stage, 'fn', None))
+            first = _seconds(lambda: stage.nb(1))
+            res[stage.name] = {'compile': first, 'cached': bool(sum(fn.stats.cache_hits.values())),
+                               'error': check(stage), 'c': {}, 'numba': {}}
+        for _ in range(repeat):
+            for n in threads:
+                _set_threads(n)
+                for stage in stages:
+                    for kind, run in (('c', stage.c), ('numba', stage.nb)):
+                        t = _seconds(run)
+                        best = res[stage.name][kind]
+                        best[n] = min(best.get(n, float('inf')), t)
+        results[dtype] = res
+    return results
+
+
+def report(shape, frames, threads, results):
+    us = 1e6 / frames
+    for dtype, res in results.items():
+        print('\n%dx%d, %s, %d frames (us per frame; fastest of the runs; ratio = numba / C):'
+              % (shape + (str(dtype)[6:], frames)))
+        head = ''.join('  C %d th  nb %d th  ratio' % (n, n) for n in threads)
+        print('  %-12s%s  first call (compile)   max diff' % ('stage', head))
+        for name, r in res.items():
+            cells = ''.join('%8.1f %8.1f %6.2fx' % (us * r['c'][n], us * r['numba'][n], r['numba'][n] / r['c'][n])
+                            for n in threads)
+            print('  %-12s%s  %7.2f s %-12s  %.2g%s' % (name, cells, r['compile'],
+                                                       '(cache)' if r['cached'] else '(compiled)', r['error'],
+                                                       ' ulp' if name == 'normals' else ''))
+        cells = ''
+        for n in threads:
+            c = sum(r['c'][n] for r in res.values())
+            nb = sum(r['numba'][n] for r in res.values())
+            cells += '%8.1f %8.1f %6.2fx' % (us * c, us * nb, nb / c)
+        print('  %-12s%s' % ('all stages', cells))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--frames', type=int, default=500)
+    parser.add_argument('--sizes', nargs='+', default=['100x100', '50x50'])
+    parser.add_argument('--threads', nargs='+', type=int, default=[1, 2])
+    parser.add_argument('--repeat', type=int, default=5)
+    args = parser.parse_args(argv)
+    if numba is None:
+        print('numba is not installed: this comparison needs it (pip install numba, or PYTHONPATH to a folder '
+              'that holds it); convis itself does not use numba.')
+        return None
+    from benchmarks.bench_threads import openmp_built
+    threads = [n for n in args.threads if n <= numba.config.NUMBA_NUM_THREADS]
+    print('numba %s, torch %s, %d cores; C loops built with OpenMP: %s'
+          % (numba.__version__, torch.__version__, os.cpu_count(), openmp_built()))
+    saved = torch.get_num_threads()
+    results = {}
+    try:
+        for text in args.sizes:
+            shape = _shape(text)
+            results[text] = measure(shape, args.frames, threads, args.repeat)
+            report(shape, args.frames, threads, results[text])
+    finally:
+        torch.set_num_threads(saved)
+    print('\nnumba threading layer: %s' % numba.threading_layer())
+    return results
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    main()
