@@ -365,20 +365,27 @@ def capture(shape, dtype):
 
 
 def _band_operands(blur, e, h, w, dtype):
-    """The mode-0 operands of ``e`` times the blur as numpy arrays, with fresh scratch: (RG, glo, ghi, D, K, t,
-    t2, result map); a RuntimeError where the C loop would not run this blur as a band."""
+    """``e`` times the blur as a band (mode 0) for both loops: ``(numba operands, C operator, C mode)``.  The numba
+    operands are numpy arrays with fresh scratch, ``(RG, glo, ghi, D, K, t, t2, result map)``; the C operator is
+    ``(convis_blur struct, tensors to keep alive)`` built in mode 0 from the same tensors; the C mode is the one
+    ``retina_loops._operator`` picks (2: the recursive filter, for a wide band)."""
     from convis.functional import retina_loops
-    struct = retina_loops._operator(blur, e, h, w, dtype)
-    if struct is None or struct[0].mode != 0:
-        raise RuntimeError('the C loop runs this blur in mode %s, not as a band (mode 0)'
-                           % (None if struct is None else struct[0].mode))
+    from convis.native import ffi, pointer
+    picked = retina_loops._operator(blur, e, h, w, dtype)[0].mode
     ops = retina_loops._separable_operands(None if blur is None else blur.a_rows,
                                            None if blur is None else blur.a_cols, e, h, w, dtype)
-    rg, d, k = ops['RG'].numpy(), ops['D'].numpy(), int(ops['K'])
-    hp, wp = rg.shape[0] * ROWS, d.shape[1]
-    nd = rg.dtype
-    return (rg, ops['glo'].numpy().astype(np.int64), ops['ghi'].numpy().astype(np.int64), d, k,
-            np.zeros((h, wp), nd), np.zeros((hp, wp + 2 * k), nd), np.zeros((hp, w), nd))
+    k = int(ops['K'])
+    hp, wp = ops['RG'].shape[0] * ROWS, ops['D'].shape[1]
+    scratch = [torch.zeros((h, wp), dtype=dtype), torch.zeros((hp, wp + 2 * k), dtype=dtype)]
+    struct = ffi().new('convis_blur *')
+    struct.mode, struct.K = 0, k
+    for name in ('RG', 'glo', 'ghi', 'D'):
+        setattr(struct, name, pointer(ops[name]))
+    struct.t, struct.t2 = pointer(scratch[0]), pointer(scratch[1])
+    nd = np.float32 if dtype == torch.float32 else np.float64
+    numba_ops = (ops['RG'].numpy(), ops['glo'].numpy().astype(np.int64), ops['ghi'].numpy().astype(np.int64),
+                 ops['D'].numpy(), k, np.zeros((h, wp), nd), np.zeros((hp, wp + 2 * k), nd), np.zeros((hp, w), nd))
+    return numba_ops, (struct, (ops, scratch)), picked
 
 
 def _f(v):
@@ -400,31 +407,57 @@ class Stage(object):
         self.np_dtype = np.float32 if dtype == torch.float32 else np.float64
         h, w = x.shape[-2:]
         r = self.np_dtype
+        self.modes = ()
         if name == 'opl':
-            (_, states, center, surround, lam, offset_in, undershoot, e_u, w_u, w_s, offset_out) = args
+            (_, _, center, surround, lam, offset_in, undershoot, e_u, w_u, w_s, offset_out) = args
             e_c, e_s = _f(center[0]), _f(surround[0])
-            self.ops = (_band_operands(center[1], e_c, h, w, dtype), _band_operands(surround[1], e_s, h, w, dtype))
+            blurs = [_band_operands(blur, e, h, w, dtype) for e, blur in ((e_c, center[1]), (e_s, surround[1]))]
+            self.ops = tuple(b[0] for b in blurs)
+            self.c_ops = tuple(b[1] for b in blurs)
+            self.modes = tuple(b[2] for b in blurs)
+            self.c_scalars = ((1 - e_c) / e_c * _f(lam), _f(offset_in), (1 - e_s) / e_s * _f(w_s),
+                              int(bool(undershoot)), _f(e_u), _f(w_u), _f(offset_out))
             self.scalars = (r((1 - e_c) / e_c * _f(lam)), r(_f(offset_in)), r((1 - e_s) / e_s * _f(w_s)),
                             bool(undershoot), r(_f(e_u)), r(1 - _f(e_u)), r(_f(w_u)), r(_f(offset_out)))
         elif name == 'cgc':
-            (_, states, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
-            self.ops = _band_operands(blur, 1.0, h, w, dtype)
+            (_, _, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
+            if not feedback or blur is None:
+                raise RuntimeError('the gain control was expected to run with its blurred feedback')
+            self.ops, self.c_ops, mode = _band_operands(blur, 1.0, h, w, dtype)
+            self.modes = (mode,)
+            self.c_scalars = tuple(_f(v) for v in (amp, g0, lam, dt, e_a, sat))
             self.scalars = tuple(r(_f(v)) for v in (amp, g0, lam, dt, e_a, sat))
         elif name == 'cgc_lowpass':
-            (_, states, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
+            (_, _, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
             if feedback or blur is not None:
                 raise RuntimeError('the default retina was expected to run its gain control without feedback')
             self.scalars = tuple(r(_f(v)) for v in (amp, g0, dt))
         elif name == 'ganglion':
-            (_, states, e, w_, sign, v0, i0, lam, sat) = args
+            (_, _, e, w_, sign, v0, i0, lam, sat) = args
             e, i0, sat = _f(e), _f(i0), _f(sat)
             self.scalars = (r(e), r(1 - e), r(_f(w_)), r(_f(sign)), r(_f(v0)), r(i0), r(_f(lam)), r(sat - i0))
 
     def c(self):
+        """The C loop: ``opl`` and ``cgc`` called directly with their blurs in mode 0 (as ``retina_loops.opl_loop``
+        and ``cgc_loop`` call them), the others through their wrappers."""
         from convis.functional import retina_loops
-        fn = {'opl': retina_loops.opl_loop, 'cgc': retina_loops.cgc_loop, 'cgc_lowpass': retina_loops.cgc_loop,
-              'ganglion': retina_loops.ganglion_input_loop}[self.name]
-        out, states = fn(self.x, *self.args[1:])
+        from convis.native import pointer
+        if self.name in ('cgc_lowpass', 'ganglion'):
+            fn = retina_loops.cgc_loop if self.name == 'cgc_lowpass' else retina_loops.ganglion_input_loop
+            out, states = fn(self.x, *self.args[1:])
+            return out.numpy(), [s.numpy().reshape(-1) for s in states]
+        fn = retina_loops._heat_functions()[self.name][self.dtype]
+        b, c, n_t, h, w = self.x.shape
+        xt = self.x.contiguous()
+        out = torch.empty_like(xt)
+        states = retina_loops._state_copies(self.args[1], xt)
+        maps = [torch.empty((h, w), dtype=self.dtype) for _ in range(2 if self.name == 'opl' else 4)]
+        if self.name == 'opl':
+            fn(n_t, b * c, h, w, pointer(xt), pointer(out), *[pointer(s) for s in states], *self.c_scalars,
+               self.c_ops[0][0], self.c_ops[1][0], *[pointer(m) for m in maps])
+        else:
+            fn(n_t, b * c, h, w, pointer(xt), pointer(out), *[pointer(s) for s in states], *self.c_scalars, 1,
+               self.c_ops[0], *[pointer(m) for m in maps])
         return out.numpy(), [s.numpy().reshape(-1) for s in states]
 
     def nb(self, frames=None):
@@ -510,7 +543,6 @@ def _seconds(fn):
 def measure(shape, frames, threads, repeat):
     """For each precision, per stage: the fastest seconds of C and numba per thread count, numba's first call
     (seconds, and whether from numba's cache) and the largest difference of the results."""
-    from convis.functional import retina_loops
     results = {}
     lum = 255 * np.random.RandomState(0).rand(1, 1, frames, *shape)
     for dtype in (torch.float32, torch.float64):
@@ -520,10 +552,8 @@ def measure(shape, frames, threads, repeat):
         for name in ('opl', 'cgc', 'cgc_lowpass', 'ganglion'):
             stage = Stage(name, args[name], x, dtype)
             stages.append(stage)
-            if name == 'opl':
-                x = retina_loops.opl_loop(x, *args['opl'][1:])[0]         # the gain control's input
-            elif name == 'cgc':
-                x = retina_loops.cgc_loop(x, *args['cgc'][1:])[0]         # the ganglion's input
+            if name in ('opl', 'cgc'):        # the input of the gain control, of the ganglion layer
+                x = torch.from_numpy(stage.c()[0])
         stages.append(Normals(frames, shape[0] * shape[1], dtype))
         res = {}
         _set_threads(max(threads))
@@ -532,7 +562,7 @@ def measure(shape, frames, threads, repeat):
                   'ganglion': ganglion_numba}.get(stage.name, getattr(stage, 'fn', None))
             first = _seconds(lambda: stage.nb(1))
             res[stage.name] = {'compile': first, 'cached': bool(sum(fn.stats.cache_hits.values())),
-                               'error': check(stage), 'c': {}, 'numba': {}}
+                               'error': check(stage), 'c': {}, 'numba': {}, 'modes': getattr(stage, 'modes', ())}
         for _ in range(repeat):
             for n in threads:
                 _set_threads(n)
@@ -564,6 +594,10 @@ def report(shape, frames, threads, results):
             nb = sum(r['numba'][n] for r in res.values())
             cells += '%8.1f %8.1f %6.2fx' % (us * c, us * nb, nb / c)
         print('  %-12s%s' % ('all stages', cells))
+        for name, r in res.items():
+            if any(r['modes']):
+                print('  (%s: retina_loops picks the modes %s for these blurs, 2 being the recursive filter; both '
+                      'loops run them as bands here)' % (name, r['modes']))
 
 
 def main(argv=None):
