@@ -255,26 +255,3 @@ def test_the_attrs_of_a_reduce_dataarray_are_kept_in_memory_and_in_a_store(clien
         assert ds['rate'].dims == ('opl.sigma_center', 'time')
     reopened = xr.open_zarr(str(tmp_path / 'rates.zarr'), consolidated=False)
     assert reopened['rate'].attrs['units'] == 'Hz'
-
-
-def test_sweeps_without_a_client_share_one_local_cluster(stim):
-    """client=None starts one LocalCluster and keeps it for the next calls, until close_default_client()."""
-    from convis.scale import cluster
-    retina = convis.retina.Retina(seed=4)
-    grid = {'opl.sigma_center': [0.05, 0.1]}
-    cluster.close_default_client()
-    try:
-        first = convis.sweep(retina, stim[:30], grid, dt=30, progress=False, device='cpu')
-        address = cluster._DEFAULT['client'].scheduler.address
-        second = convis.sweep(retina, stim[:30], grid, dt=30, progress=False, device='cpu')
-        assert cluster._DEFAULT['client'].scheduler.address == address
-        assert len(cluster._DEFAULT['client'].scheduler_info()['workers']) == (os.cpu_count() or 1)
-        for k in first.data_vars:
-            np.testing.assert_array_equal(first[k].values, second[k].values)
-        convis.scale.close_default_client()
-        assert cluster._DEFAULT['client'] is None
-        third = convis.sweep(retina, stim[:30], grid, dt=30, progress=False, device='cpu')
-        assert cluster._DEFAULT['client'].scheduler.address != address
-        np.testing.assert_array_equal(first['ganglion_spikes_ON'].values, third['ganglion_spikes_ON'].values)
-    finally:
-        cluster.close_default_client()

@@ -8,15 +8,13 @@
 * :func:`parameter_sets` checks and lists a sweep's sets without running anything (for interfaces that
   preview a sweep), :func:`run_one` computes one set in this process.
 
-The tasks run on Dask ``distributed``: ``client=None`` uses a ``LocalCluster`` with one worker process per
-core, started on first use and shared by the calls that follow (:func:`close_default_client` closes it;
-it closes when Python exits); any ``distributed.Client`` is used as it is.  Dask retries the tasks of a worker
+The tasks run on Dask ``distributed``: ``client=None`` starts a ``LocalCluster`` with one worker process
+per core for the call; any ``distributed.Client`` is used as it is.  Dask retries the tasks of a worker
 that died.
 
 >>> ds = convis.sweep(convis.retina.Retina(), stim, {'opl.sigma_surround': [0.5, 1.0]})   # doctest: +SKIP
 """
 from .sweep import sweep, parameter_sets, run_one, SET_DIM
 from .datasets import run_files
-from .cluster import close_default_client
 
-__all__ = ['sweep', 'run_files', 'parameter_sets', 'run_one', 'SET_DIM', 'close_default_client']
+__all__ = ['sweep', 'run_files', 'parameter_sets', 'run_one', 'SET_DIM']

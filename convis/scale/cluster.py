@@ -13,7 +13,6 @@ which hands every freed block above 64 KiB back to the system: the retina's next
 faults the same memory back in page by page, about 113,000 page faults and 70 % more CPU time per
 64x64x2000 run).
 """
-import atexit
 import contextlib
 import copy
 import ctypes
@@ -29,8 +28,8 @@ import torch
 
 logger = logging.getLogger('convis')
 
-__all__ = ['open_client', 'default_client', 'close_default_client', 'model_bytes', 'model_token', 'build_model',
-           'prepare_process', 'run_tasks', 'progress_bar']
+__all__ = ['open_client', 'model_bytes', 'model_token', 'build_model', 'prepare_process', 'run_tasks',
+           'progress_bar']
 
 
 def _check_client(client):
@@ -40,72 +39,24 @@ def _check_client(client):
                         % type(client).__name__)
 
 
-_DEFAULT = {'cluster': None, 'client': None, 'workers': None, 'at_exit': False}
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_client(n_workers=None):
-    """The client of the ``distributed.LocalCluster`` that every call with ``client=None`` shares.
-
-    Started on first use with one worker process per core (``n_workers``, default ``os.cpu_count()``), one
-    thread each; later calls reuse it (no start-up of several seconds per sweep), and a new one starts only
-    when it has stopped or another ``n_workers`` is asked for.  It is closed when Python exits, or now by
-    :func:`close_default_client`.
-    """
-    from distributed import Client, LocalCluster
-    n = int(n_workers or os.cpu_count() or 1)
-    with _DEFAULT_LOCK:
-        c = _DEFAULT['client']
-        if c is not None and (c.status != 'running' or _DEFAULT['workers'] != n):
-            _close_default()
-            c = None
-        if c is None:
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR)
-            try:
-                c = Client(cluster)
-            except BaseException:
-                cluster.close()
-                raise
-            _DEFAULT.update(cluster=cluster, client=c, workers=n)
-            if not _DEFAULT['at_exit']:
-                atexit.register(close_default_client)
-                _DEFAULT['at_exit'] = True
-        return c
-
-
-def _close_default():
-    client, cluster = _DEFAULT['client'], _DEFAULT['cluster']
-    _DEFAULT.update(cluster=None, client=None, workers=None)
-    for thing in (client, cluster):
-        if thing is not None:
-            try:
-                thing.close()
-            except Exception as e:  # noqa: BLE001 - a cluster that is already gone is closed
-                logger.debug('closing the default Dask cluster: %s', e)
-
-
-def close_default_client():
-    """Closes the shared ``LocalCluster`` of :func:`default_client` (its worker processes and scheduler), if
-    one runs; the next call with ``client=None`` starts a new one."""
-    with _DEFAULT_LOCK:
-        _close_default()
-
-
 @contextlib.contextmanager
 def open_client(client=None, n_workers=None):
-    """Yields ``(client, torch_threads)``: the user's client as is, or the shared ``LocalCluster`` client.
+    """Yields ``(client, torch_threads)``: the user's client as is, or a new ``LocalCluster`` client.
 
-    ``client=None`` uses :func:`default_client` (a ``distributed.LocalCluster`` with one worker process per
-    core, ``n_workers``, one thread each, started on first use and kept for the calls that follow); its tasks
-    run torch with one thread (``torch_threads=1``), so the workers do not compete for the cores.  With the
+    ``client=None`` starts a ``distributed.LocalCluster`` with one worker process per core
+    (``n_workers``, default ``os.cpu_count()``), one thread each, and closes it at the end; its tasks run
+    torch with one thread (``torch_threads=1``), so the workers do not compete for the cores.  With the
     user's client, ``torch_threads`` is None: torch's thread setting on the workers is left alone.
     """
     _check_client(client)
     if client is not None:
         yield client, None
         return
-    yield default_client(n_workers), 1
+    from distributed import Client, LocalCluster
+    n = int(n_workers or os.cpu_count() or 1)
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
+        yield c, 1
 
 
 def model_bytes(model):

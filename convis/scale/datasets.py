@@ -140,9 +140,8 @@ def run_files(model, files, store, dt=500, client=None, outputs=None, progress=N
     dt : int
         chunk length in frames (frames are 1/steps_per_second s apart)
     client : distributed.Client or None
-        None uses the shared ``distributed.LocalCluster`` (one worker process per core, started on first
-        use and kept for later calls: :func:`convis.scale.close_default_client`); a client of any cluster
-        is used as it is (its workers must reach the files and the store)
+        None starts a ``distributed.LocalCluster`` with one worker process per core; a client of any
+        cluster is used as it is (its workers must reach the files and the store)
     outputs : list of str or None
         the outputs to keep (default: all)
     progress : bool, callable or None

@@ -253,9 +253,8 @@ def sweep(model, stimulus, parameters, outputs=None, reduce=None, dt=500, client
     dt : int
         chunk length in frames
     client : distributed.Client or None
-        None uses the shared ``distributed.LocalCluster`` (one worker process per core, torch with one
-        thread each), started on first use and kept for later calls (:func:`convis.scale.close_default_client`
-        closes it); a client of any cluster is used as it is.  Worker processes keep
+        None starts a ``distributed.LocalCluster`` with one worker process per core (torch with one
+        thread each) for this call; a client of any cluster is used as it is.  Worker processes keep
         freed memory for reuse from their first convis task on (see :mod:`convis.scale.cluster`)
     store : str or None
         a zarr store (folder): results are written as each task finishes; a sweep restarted with the
