@@ -18,17 +18,25 @@ work split:
 * ``normals``: the counter-based normal numbers (``convis_normals``, torch twin ``convis.noise._normals_torch``),
   one per value and frame.
 
-The C loops run through their Python wrappers (``convis.functional.retina_loops``, ``convis.noise``) with the
-arguments the default retina passes them, captured by wrapping the functions the kernels call.  Each stage's
-input is the C output of the stage before (random luminance for the OPL).  Before timing, every numba result
-(output and states) is checked against the C result: float64 to 1e-12, float32 to 1e-5 of the largest value,
-the normal numbers to one unit in the last place (float32 to the bit).
+The arguments are those the default retina passes to the Python wrappers of the C loops
+(``convis.functional.retina_loops``), captured by wrapping the functions the kernels call; each stage's input is
+the C output of the stage before (random luminance for the OPL).  Both loops write into output buffers made
+before the runs (the wrappers' fresh 40 MB buffers would add page faults to the timing); the C functions are
+called as the wrappers call them, the blurs of the OPL and the gain control as bands (mode 0; in float64 the
+wrappers would run the widest blurs as the recursive filter, mode 2: the report says where).  Before timing, every numba result (output and states) is checked against the
+C result: float64 to 1e-12, float32 to 1e-5 of the largest value, the normal numbers to one unit in the last
+place (float32 to the bit).
 
 ``torch.set_num_threads(n)`` sets the C loops' OpenMP threads, ``numba.set_num_threads(n)`` numba's; for each
 size and precision the runs take turns (thread counts, C and numba) ``--repeat`` times and the fastest is kept.
 numba's compile time (its first call, on one frame) is reported apart; with ``cache=True`` a second run of the
 script loads the kernels from numba's cache instead.  Times are microseconds per frame; the ratio numba / C
-compares the two at the same thread count in the same run (above 1: numba is slower).
+compares the two at the same thread count in the same run (above 1: numba is slower).  The column ``nb serial``
+is the same numba code compiled without ``parallel`` (one thread, against C on the first thread count): inside a
+prange body numba sees the arrays in any layout and its inner loops lose their SIMD (numba issue 2680).
+
+The kernels use ``error_model='numpy'`` (IEEE division, as in C): with numba's default ('python') every division
+checks for zero and no loop with a division is vectorised.
 """
 import argparse
 import math
@@ -55,7 +63,7 @@ else:                                      # the decorators are only applied whe
 ROWS = 4
 """Rows per group of the rows matrix (ROWS of convis/csrc/heat.c)."""
 STAGES = ('opl', 'cgc', 'cgc_lowpass', 'ganglion', 'normals')
-JIT = dict(cache=True, fastmath=False)
+JIT = dict(cache=True, fastmath=False, error_model="numpy")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -325,6 +333,22 @@ def normals_f32_numba(base, k0, j, scale, log_series, cos_series, out, nt):
                 out[s, i] = scale * _normal_f32(_mix(row + np.uint64(i + 1) * _G2), log_series, cos_series)
 
 
+KERNELS = {'opl': opl_numba, 'cgc': cgc_numba, 'cgc_lowpass': cgc_lowpass_numba, 'ganglion': ganglion_numba,
+           'normals_f32': normals_f32_numba, 'normals_f64': normals_f64_numba}
+_SERIAL = {}
+
+
+def kernel(name, serial=False):
+    """The numba kernel ``name``: the parallel one (prange), or with ``serial`` the same function compiled without
+    ``parallel`` (prange as range; not cached), whose loops inside the prange bodies keep their contiguous layout
+    and can use SIMD (numba issue 2680: a prange body sees its arrays in any layout)."""
+    if not serial:
+        return KERNELS[name]
+    if name not in _SERIAL:
+        _SERIAL[name] = numba.njit(**dict(JIT, cache=False))(KERNELS[name].py_func)
+    return _SERIAL[name]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The stages: arguments captured from the default retina, the C call and the numba call of each.
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,61 +455,78 @@ class Stage(object):
             (_, _, amp, g0, lam, dt, e_a, sat, blur, feedback) = args
             if feedback or blur is not None:
                 raise RuntimeError('the default retina was expected to run its gain control without feedback')
+            from convis.functional import retina_loops
+            self.c_ops = retina_loops._operator(None, 1.0, h, w, dtype)
+            self.c_scalars = tuple(_f(v) for v in (amp, g0, lam, dt, e_a, sat))
             self.scalars = tuple(r(_f(v)) for v in (amp, g0, dt))
         elif name == 'ganglion':
             (_, _, e, w_, sign, v0, i0, lam, sat) = args
             e, i0, sat = _f(e), _f(i0), _f(sat)
+            self.c_scalars = (e, _f(w_), _f(sign), _f(v0), i0, _f(lam), sat)
             self.scalars = (r(e), r(1 - e), r(_f(w_)), r(_f(sign)), r(_f(v0)), r(i0), r(_f(lam)), r(sat - i0))
 
+    def _buffers(self):
+        """Output buffers of both loops, written once before the runs (no timing pays for fresh pages)."""
+        if not hasattr(self, 'c_out'):
+            self.c_out = torch.zeros_like(self.x.contiguous())
+            self.nb_out = np.zeros(self.x.shape, self.np_dtype)
+            h, w = self.x.shape[-2:]
+            self.c_maps = [torch.zeros((h, w), dtype=self.dtype) for _ in range(4)]
+            self.nb_maps = [np.zeros((h, w), self.np_dtype) for _ in range(2)]
+
     def c(self):
-        """The C loop: ``opl`` and ``cgc`` called directly with their blurs in mode 0 (as ``retina_loops.opl_loop``
-        and ``cgc_loop`` call them), the others through their wrappers."""
+        """The C loop, called as its wrapper in ``convis.functional.retina_loops`` calls it, into a buffer that
+        already exists; the blurs of the OPL and the gain control as bands (mode 0)."""
         from convis.functional import retina_loops
         from convis.native import pointer
-        if self.name in ('cgc_lowpass', 'ganglion'):
-            fn = retina_loops.cgc_loop if self.name == 'cgc_lowpass' else retina_loops.ganglion_input_loop
-            out, states = fn(self.x, *self.args[1:])
-            return out.numpy(), [s.numpy().reshape(-1) for s in states]
-        fn = retina_loops._heat_functions()[self.name][self.dtype]
+        self._buffers()
+        name = 'cgc' if self.name == 'cgc_lowpass' else self.name
+        fn = retina_loops._heat_functions()[name][self.dtype]
         b, c, n_t, h, w = self.x.shape
-        xt = self.x.contiguous()
-        out = torch.empty_like(xt)
+        xt, out = self.x.contiguous(), self.c_out
         states = retina_loops._state_copies(self.args[1], xt)
-        maps = [torch.empty((h, w), dtype=self.dtype) for _ in range(2 if self.name == 'opl' else 4)]
+        ptrs = [pointer(xt), pointer(out)] + [pointer(s) for s in states]
         if self.name == 'opl':
-            fn(n_t, b * c, h, w, pointer(xt), pointer(out), *[pointer(s) for s in states], *self.c_scalars,
-               self.c_ops[0][0], self.c_ops[1][0], *[pointer(m) for m in maps])
+            fn(n_t, b * c, h, w, *ptrs, *self.c_scalars, self.c_ops[0][0], self.c_ops[1][0],
+               *[pointer(m) for m in self.c_maps[:2]])
+        elif self.name == 'cgc':
+            fn(n_t, b * c, h, w, *ptrs, *self.c_scalars, 1, self.c_ops[0], *[pointer(m) for m in self.c_maps])
+        elif self.name == 'cgc_lowpass':
+            fn(n_t, b * c, h, w, *ptrs, *self.c_scalars, 0, self.c_ops[0], *[pointer(m) for m in self.c_maps])
         else:
-            fn(n_t, b * c, h, w, pointer(xt), pointer(out), *[pointer(s) for s in states], *self.c_scalars, 1,
-               self.c_ops[0], *[pointer(m) for m in maps])
+            fn(n_t, b * c, h * w, *ptrs, *self.c_scalars)
         return out.numpy(), [s.numpy().reshape(-1) for s in states]
 
-    def nb(self, frames=None):
+    def nb(self, frames=None, serial=False):
+        """The numba loop into a buffer that already exists (``frames``: on the first frames, into a new one;
+        ``serial``: the kernel compiled without threads)."""
+        self._buffers()
+        fn = kernel(self.name, serial)
+        nt = 1 if serial else numba.get_num_threads()
         x = self.x if frames is None else self.x[:, :, :frames]
         b, c, n_t, h, w = x.shape
         xn = np.ascontiguousarray(x.numpy()).reshape(b * c, n_t, h, w)
-        out = np.empty_like(xn)
+        out = self.nb_out.reshape(xn.shape) if frames is None else np.zeros_like(xn)
         st = _states(self.args[1])
         if self.name == 'opl':
             (rgc, gloc, ghic, dc, kc, tc, t2c, cn), (rgs, glos, ghis, ds, ks, ts, t2s, sn) = self.ops
-            opl_numba(xn, out, *st, *self.scalars, rgc, gloc, ghic, dc, kc, tc, t2c, cn,
-                      rgs, glos, ghis, ds, ks, ts, t2s, sn)
+            fn(xn, out, *st, *self.scalars, rgc, gloc, ghic, dc, kc, tc, t2c, cn, rgs, glos, ghis, ds, ks, ts, t2s, sn)
         elif self.name == 'cgc':
             rg, glo, ghi, d, k, t, t2, qb = self.ops
-            cgc_numba(xn, out, *st, *self.scalars, rg, glo, ghi, d, k, t, t2, qb,
-                      np.empty((h, w), self.np_dtype), np.empty((h, w), self.np_dtype))
+            fn(xn, out, *st, *self.scalars, rg, glo, ghi, d, k, t, t2, qb, *self.nb_maps)
         else:
             xn, out = xn.reshape(b * c, n_t, h * w), out.reshape(b * c, n_t, h * w)
             st = [s.reshape(b * c, h * w) for s in st]
             if self.name == 'cgc_lowpass':
-                cgc_lowpass_numba(xn, out, st[0], st[1], *self.scalars, numba.get_num_threads())
+                fn(xn, out, st[0], st[1], *self.scalars, nt)
             else:
-                ganglion_numba(xn, out, *st, *self.scalars, numba.get_num_threads())
+                fn(xn, out, *st, *self.scalars, nt)
         return out.reshape(x.shape), [s.reshape(-1) for s in st]
 
 
 class Normals(object):
-    """The normal numbers of one value per cell and frame (stream 0 of seed 0, from step 3)."""
+    """The normal numbers of one value per cell and frame (stream 0 of seed 0, from step 3), as the LIF layer
+    draws them with ``convis.noise.counter_normals``."""
     name = 'normals'
 
     def __init__(self, frames, m, dtype):
@@ -496,23 +537,27 @@ class Normals(object):
         log_series, cos_series = noise._SERIES[dtype]
         self.series = (tuple(r(v) for v in log_series), tuple(r(v) for v in cos_series))
         self.scale = r(1.0)
-        self.fn = normals_f32_numba if dtype == torch.float32 else normals_f64_numba
+        self.kernel = 'normals_f32' if dtype == torch.float32 else 'normals_f64'
+        self.c_out = torch.zeros((frames, m), dtype=dtype)
+        self.nb_out = np.zeros((frames, m), r)
 
     def c(self):
         from convis import noise
-        return noise.counter_normals(self.key, 3, self.frames, self.m, 0, 1.0, self.dtype, compiled=True).numpy(), []
+        from convis.native import pointer
+        noise._native()[self.dtype](self.frames, self.m, self.key, 3, 0, 1.0, pointer(self.c_out))
+        return self.c_out.numpy(), []
 
-    def nb(self, frames=None):
-        out = np.empty((self.frames if frames is None else frames, self.m),
-                       np.float32 if self.dtype == torch.float32 else np.float64)
-        self.fn(np.uint64(self.key), 3, 0, self.scale, *self.series, out, numba.get_num_threads())
+    def nb(self, frames=None, serial=False):
+        out = self.nb_out if frames is None else np.zeros((frames, self.m), self.nb_out.dtype)
+        kernel(self.kernel, serial)(np.uint64(self.key), 3, 0, self.scale, *self.series, out,
+                                    1 if serial else numba.get_num_threads())
         return out, []
 
 
-def check(stage):
+def check(stage, serial=False):
     """Raises where numba's result (output and states) differs from the C loop's beyond the tolerance; returns
     the largest difference (relative to the largest value; units in the last place for the normals)."""
-    (oc, sc), (on, sn) = stage.c(), stage.nb()
+    (oc, sc), (on, sn) = stage.c(), stage.nb(serial=serial)
     worst = 0.0
     for a, b in zip([oc] + sc, [on] + sn):
         a, b = np.asarray(a), np.asarray(b)
@@ -553,24 +598,31 @@ def measure(shape, frames, threads, repeat):
             stage = Stage(name, args[name], x, dtype)
             stages.append(stage)
             if name in ('opl', 'cgc'):        # the input of the gain control, of the ganglion layer
-                x = torch.from_numpy(stage.c()[0])
+                x = torch.from_numpy(stage.c()[0].copy())
         stages.append(Normals(frames, shape[0] * shape[1], dtype))
         res = {}
         _set_threads(max(threads))
         for stage in stages:
-            fn = {'opl': opl_numba, 'cgc': cgc_numba, 'cgc_lowpass': cgc_lowpass_numba,
-                  'ganglion': ganglion_numba}.get(stage.name, getattr(stage, 'fn', None))
+            fn = kernel(getattr(stage, 'kernel', stage.name))
+            known, hits = len(fn.signatures), sum(fn.stats.cache_hits.values())
             first = _seconds(lambda: stage.nb(1))
-            res[stage.name] = {'compile': first, 'cached': bool(sum(fn.stats.cache_hits.values())),
-                               'error': check(stage), 'c': {}, 'numba': {}, 'modes': getattr(stage, 'modes', ())}
+            how = ('in memory' if len(fn.signatures) == known else
+                   'cache' if sum(fn.stats.cache_hits.values()) > hits else 'compiled')
+            res[stage.name] = {'compile': first, 'how': how,
+                               'error': max(check(stage), check(stage, serial=True)), 'c': {}, 'numba': {},
+                               'serial': {}, 'modes': getattr(stage, 'modes', ())}
         for _ in range(repeat):
             for n in threads:
                 _set_threads(n)
                 for stage in stages:
-                    for kind, run in (('c', stage.c), ('numba', stage.nb)):
+                    runs = [('c', stage.c), ('numba', stage.nb)]
+                    if n == threads[0]:
+                        runs.append(('serial', lambda: stage.nb(serial=True)))
+                    for kind, run in runs:
                         t = _seconds(run)
                         best = res[stage.name][kind]
-                        best[n] = min(best.get(n, float('inf')), t)
+                        key = 1 if kind == 'serial' else n
+                        best[key] = min(best.get(key, float('inf')), t)
         results[dtype] = res
     return results
 
@@ -581,18 +633,21 @@ def report(shape, frames, threads, results):
         print('\n%dx%d, %s, %d frames (us per frame; fastest of the runs; ratio = numba / C):'
               % (shape + (str(dtype)[6:], frames)))
         head = ''.join('  C %d th  nb %d th  ratio' % (n, n) for n in threads)
-        print('  %-12s%s  first call (compile)   max diff' % ('stage', head))
+        print('  %-12s%s  nb serial  ratio  first call (compile)   max diff' % ('stage', head))
         for name, r in res.items():
             cells = ''.join('%8.1f %8.1f %6.2fx' % (us * r['c'][n], us * r['numba'][n], r['numba'][n] / r['c'][n])
                             for n in threads)
-            print('  %-12s%s  %7.2f s %-12s  %.2g%s' % (name, cells, r['compile'],
-                                                       '(cache)' if r['cached'] else '(compiled)', r['error'],
-                                                       ' ulp' if name == 'normals' else ''))
+            cells += '%10.1f %6.2fx' % (us * r['serial'][1], r['serial'][1] / r['c'][threads[0]])
+            first = '%7.2f s (%s)' % (r['compile'], r['how']) if r['how'] != 'in memory' else '%-20s' % '-'
+            print('  %-12s%s  %-22s %.2g%s' % (name, cells, first, r['error'], ' ulp' if name == 'normals' else ''))
         cells = ''
         for n in threads:
             c = sum(r['c'][n] for r in res.values())
             nb = sum(r['numba'][n] for r in res.values())
             cells += '%8.1f %8.1f %6.2fx' % (us * c, us * nb, nb / c)
+        c = sum(r['c'][threads[0]] for r in res.values())
+        nb = sum(r['serial'][1] for r in res.values())
+        cells += '%10.1f %6.2fx' % (us * nb, nb / c)
         print('  %-12s%s' % ('all stages', cells))
         for name, r in res.items():
             if any(r['modes']):
