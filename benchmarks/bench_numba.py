@@ -23,9 +23,9 @@ The arguments are those the default retina passes to the Python wrappers of the 
 the C output of the stage before (random luminance for the OPL).  Both loops write into output buffers made
 before the runs (the wrappers' fresh 40 MB buffers would add page faults to the timing); the C functions are
 called as the wrappers call them, the blurs of the OPL and the gain control as bands (mode 0; in float64 the
-wrappers would run the widest blurs as the recursive filter, mode 2: the report says where).  Before timing, every numba result (output and states) is checked against the
-C result: float64 to 1e-12, float32 to 1e-5 of the largest value, the normal numbers to one unit in the last
-place (float32 to the bit).
+wrappers would run the widest blurs as the recursive filter, mode 2: the report says where).  Before timing,
+every numba result (output and states) is checked against the C result: float64 to 1e-12, float32 to 1e-5 of
+the largest value, the normal numbers to one unit in the last place (float32 to the bit).
 
 ``torch.set_num_threads(n)`` sets the C loops' OpenMP threads, ``numba.set_num_threads(n)`` numba's; for each
 size and precision the runs take turns (thread counts, C and numba) ``--repeat`` times and the fastest is kept.
