@@ -67,38 +67,67 @@ JIT = dict(cache=True, fastmath=False, error_model="numpy")
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Inside a prange body numba types every array as of any layout, and loops over such arrays do not use SIMD
+# (numba issue 2680); ``_c`` re-types an array as C-contiguous (``np.ascontiguousarray``: a run-time check, no copy
+# for the contiguous arrays every kernel here is given).  The loops run along rows (1-d slices), as the C loops
+# run along their pointers, and from index 0 (a loop over [p0, p1) keeps numba's check for negative indices,
+# which stops the vectoriser).
+# ---------------------------------------------------------------------------------------------------------------
+
+@njit(inline='always', **JIT)
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The blur operator of mode 0: o = B t, B = (e A_rows) . A_cols^T by the rows matrix's band and the columns
 # matrix's diagonals (convis/csrc/heat_body.h, NAME(part)).
 # ---------------------------------------------------------------------------------------------------------------
 
 @njit(**JIT)
-def _band_part(g, H, W, RG, glo, ghi, D, K, t, t2, o):
-    """Rows ROWS g .. ROWS g + ROWS - 1 of o (rows past H are scratch) from the prepared map t [H, WP]:
+def _band_part(g, W, RG, glo, ghi, D, K, t, t2, o):
+    """Rows ROWS g .. ROWS g + ROWS - 1 of o [HP, W] (rows past H are scratch) from the prepared map t [H, WP]:
     t2[i, K + j] = sum_{k in [glo[g], ghi[g])} RG[g, k, i - ROWS g] t[k, j] (the rows matrix),
     o[i, j] = sum_{dd = 0 .. 2K} D[dd, j] t2[i, j + dd] (the columns matrix by diagonals), k and dd ascending."""
     i0 = g * ROWS
     WP = t.shape[1]
-    for r in range(ROWS):
-        for j in range(WP):
-            t2[i0 + r, K + j] = 0
+    a0, a1, a2, a3 = t2[i0, K:K + WP], t2[i0 + 1, K:K + WP], t2[i0 + 2, K:K + WP], t2[i0 + 3, K:K + WP]
+    for j in range(WP):
+        a0[j] = 0
+        a1[j] = 0
+        a2[j] = 0
+        a3[j] = 0
     for k in range(glo[g], ghi[g]):
         r0, r1, r2, r3 = RG[g, k, 0], RG[g, k, 1], RG[g, k, 2], RG[g, k, 3]
+        tk = t[k]
         for j in range(WP):
-            v = t[k, j]
-            t2[i0, K + j] += r0 * v
-            t2[i0 + 1, K + j] += r1 * v
-            t2[i0 + 2, K + j] += r2 * v
-            t2[i0 + 3, K + j] += r3 * v
-    for r in range(ROWS):
-        for j in range(W):
-            o[i0 + r, j] = 0
+            v = tk[j]
+            a0[j] += r0 * v
+            a1[j] += r1 * v
+            a2[j] += r2 * v
+            a3[j] += r3 * v
+    s0, s1, s2, s3 = t2[i0], t2[i0 + 1], t2[i0 + 2], t2[i0 + 3]
+    o0, o1, o2, o3 = o[i0], o[i0 + 1], o[i0 + 2], o[i0 + 3]
+    for j in range(W):
+        o0[j] = 0
+        o1[j] = 0
+        o2[j] = 0
+        o3[j] = 0
     for dd in range(2 * K + 1):
+        dr = D[dd]
         for j in range(W):
-            d = D[dd, j]
-            o[i0, j] += d * t2[i0, j + dd]
-            o[i0 + 1, j] += d * t2[i0 + 1, j + dd]
-            o[i0 + 2, j] += d * t2[i0 + 2, j + dd]
-            o[i0 + 3, j] += d * t2[i0 + 3, j + dd]
+            d = dr[j]
+            o0[j] += d * s0[j + dd]
+            o1[j] += d * s1[j + dd]
+            o2[j] += d * s2[j + dd]
+            o3[j] += d * s3[j + dd]
+
+
+@njit(**JIT)
+def _prepare_row(y, x, a, c, t):
+    """One row of the operator's input: t = y + a (x + c)."""
+    for j in range(y.shape[0]):
+        t[j] = y[j] + a * (x[j] + c)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,35 +137,47 @@ def _band_part(g, H, W, RG, glo, ghi, D, K, t, t2, o):
 #   out[s] = R[s] - S[s] + offset
 # ---------------------------------------------------------------------------------------------------------------
 
+@njit(**JIT)
+def _opl_update_row(undershoot, eu, gu, wu, off, c, u, r, sr, o, cn, sn):
+    """One row of the OPL's states and output once both blurs of the step are done."""
+    if undershoot:
+        for j in range(c.shape[0]):
+            un = eu * u[j] + gu * c[j]
+            rec = c[j] - wu * un
+            u[j] = un
+            r[j] = rec
+            o[j] = rec - sn[j] + off
+            c[j] = cn[j]
+            sr[j] = sn[j]
+    else:
+        for j in range(c.shape[0]):
+            r[j] = cn[j]
+            o[j] = cn[j] - sn[j] + off
+            c[j] = cn[j]
+            sr[j] = sn[j]
+
+
 @njit(parallel=True, **JIT)
 def opl_numba(x, out, C, U, R, S, a_c, c_c, a_s, undershoot, eu, gu, wu, off,
               RGc, gloc, ghic, Dc, Kc, tc, t2c, cn, RGs, glos, ghis, Ds, Ks, ts, t2s, sn):
     """x, out [BC, T, H, W]; states C, U, R, S [BC, H, W] in place; scalars in the maps' precision; per blur
-    its operands (RG, glo, ghi, D, K) and scratch t [H, WP], t2 [HP, WP + 2K], result map [HP, W]."""
+    its operands (RG, glo, ghi, D, K) and scratch t [H, WP], t2 [HP, WP + 2K], result map [HP, W].  Threads
+    share each step by rows (preparing both blurs' inputs), then by groups of ROWS rows (both blurs, the update)."""
     BC, T, H, W = x.shape
     G = RGc.shape[0]
     zero = a_c - a_c
     for s in range(T):
         for b in range(BC):
             for i in prange(H):
-                for j in range(W):
-                    tc[i, j] = C[b, i, j] + a_c * (x[b, s, i, j] + c_c)
-                    ts[i, j] = S[b, i, j] + a_s * (R[b, i, j] + zero)
+                _prepare_row(_c(C)[b, i], _c(x)[b, s, i], a_c, c_c, _c(tc)[i])
+                _prepare_row(_c(S)[b, i], _c(R)[b, i], a_s, zero, _c(ts)[i])
             for g in prange(G):
-                _band_part(g, H, W, RGc, gloc, ghic, Dc, Kc, tc, t2c, cn)
-                _band_part(g, H, W, RGs, glos, ghis, Ds, Ks, ts, t2s, sn)
+                cn_, sn_ = _c(cn), _c(sn)
+                _band_part(g, W, RGc, gloc, ghic, Dc, Kc, _c(tc), _c(t2c), cn_)
+                _band_part(g, W, RGs, glos, ghis, Ds, Ks, _c(ts), _c(t2s), sn_)
                 for i in range(g * ROWS, min(g * ROWS + ROWS, H)):
-                    for j in range(W):
-                        if undershoot:
-                            un = eu * U[b, i, j] + gu * C[b, i, j]
-                            rec = C[b, i, j] - wu * un
-                            U[b, i, j] = un
-                        else:
-                            rec = cn[i, j]
-                        R[b, i, j] = rec
-                        out[b, s, i, j] = rec - sn[i, j] + off
-                        C[b, i, j] = cn[i, j]
-                        S[b, i, j] = sn[i, j]
+                    _opl_update_row(undershoot, eu, gu, wu, off, _c(C)[b, i], _c(U)[b, i], _c(R)[b, i],
+                                    _c(S)[b, i], _c(out)[b, s, i], cn_[i], sn_[i])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -144,6 +185,26 @@ def opl_numba(x, out, C, U, R, S, a_c, c_c, a_s, undershoot, eu, gu, wu, off,
 #   g = g0 + gA,  Einf = amp x[s-1] / g,  q = sat w / (1 + w) with w = lam V^2 / sat,
 #   V <- Einf + (V - Einf) exp(-dt g),  gA <- eA gA + (1 - eA) B q
 # ---------------------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _cgc_prepare_row(amp, g0, lam, dt, sat, one, ga, v, xin, at, ei, q):
+    """One row before the blur: the attenuation at, the target ei and the blur's input q."""
+    for j in range(v.shape[0]):
+        g = g0 + ga[j]
+        w = lam * v[j] * v[j] / sat
+        at[j] = math.exp(-dt * g)
+        ei[j] = amp * xin[j] / g
+        q[j] = sat * w / (one + w)
+
+
+@njit(**JIT)
+def _cgc_update_row(ea, one, ei, at, qb, v, ga, o):
+    """One row once the blur is done: V, gA and the output."""
+    for j in range(v.shape[0]):
+        v[j] = ei[j] + (v[j] - ei[j]) * at[j]
+        ga[j] = ea * ga[j] + (one - ea) * qb[j]
+        o[j] = v[j]
+
 
 @njit(parallel=True, **JIT)
 def cgc_numba(x, out, XP, V, GA, amp, g0, lam, dt, ea, sat, RG, glo, ghi, D, K, t, t2, qb, ei, at):
@@ -154,24 +215,26 @@ def cgc_numba(x, out, XP, V, GA, amp, g0, lam, dt, ea, sat, RG, glo, ghi, D, K, 
     one = amp / amp
     for s in range(T):
         for b in range(BC):
-            xin = XP[b] if s == 0 else x[b, s - 1]
             for i in prange(H):
-                for j in range(W):
-                    g = g0 + GA[b, i, j]
-                    w = lam * V[b, i, j] * V[b, i, j] / sat
-                    at[i, j] = math.exp(-dt * g)
-                    ei[i, j] = amp * xin[i, j] / g
-                    t[i, j] = sat * w / (one + w)
+                xin = _c(XP)[b, i] if s == 0 else _c(x)[b, s - 1, i]
+                _cgc_prepare_row(amp, g0, lam, dt, sat, one, _c(GA)[b, i], _c(V)[b, i], xin, _c(at)[i],
+                                 _c(ei)[i], _c(t)[i])
             for gr in prange(G):
-                _band_part(gr, H, W, RG, glo, ghi, D, K, t, t2, qb)
+                qb_ = _c(qb)
+                _band_part(gr, W, RG, glo, ghi, D, K, _c(t), _c(t2), qb_)
                 for i in range(gr * ROWS, min(gr * ROWS + ROWS, H)):
-                    for j in range(W):
-                        v = ei[i, j] + (V[b, i, j] - ei[i, j]) * at[i, j]
-                        V[b, i, j] = v
-                        GA[b, i, j] = ea * GA[b, i, j] + (one - ea) * qb[i, j]
-                        out[b, s, i, j] = v
+                    _cgc_update_row(ea, one, _c(ei)[i], _c(at)[i], qb_[i], _c(V)[b, i], _c(GA)[b, i],
+                                    _c(out)[b, s, i])
     if T > 0:
         XP[:] = x[:, T - 1]
+
+
+@njit(**JIT)
+def _lowpass_part(amp, g0, at0, xin, v, o):
+    for p in range(v.shape[0]):
+        e_inf = amp * xin[p] / g0
+        v[p] = e_inf + (v[p] - e_inf) * at0
+        o[p] = v[p]
 
 
 @njit(parallel=True, **JIT)
@@ -183,18 +246,14 @@ def cgc_lowpass_numba(x, out, XP, V, amp, g0, dt, nt):
     at0 = math.exp(-dt * g0)
     for part in prange(nt):
         p0, p1 = P * part // nt, P * (part + 1) // nt
+        xc, xp, v, o = _c(x), _c(XP), _c(V), _c(out)
         for s in range(T):
             for b in range(BC):
-                xin = XP[b] if s == 0 else x[b, s - 1]
-                for p in range(p0, p1):
-                    e_inf = amp * xin[p] / g0
-                    v = e_inf + (V[b, p] - e_inf) * at0
-                    V[b, p] = v
-                    out[b, s, p] = v
+                xin = xp[b, p0:p1] if s == 0 else xc[b, s - 1, p0:p1]
+                _lowpass_part(amp, g0, at0, xin, v[b, p0:p1], o[b, s, p0:p1])
         if T > 0:
             for b in range(BC):
-                for p in range(p0, p1):
-                    XP[b, p] = x[b, T - 1, p]
+                xp[b, p0:p1] = xc[b, T - 1, p0:p1]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -204,30 +263,35 @@ def cgc_lowpass_numba(x, out, XP, V, amp, g0, dt, nt):
 #   written as in the C loop: i0^2 / (i0 + neg) + pos g / (pos + g)
 # ---------------------------------------------------------------------------------------------------------------
 
+@njit(**JIT)
+def _ganglion_part(xin, o, fs, tr, e, ge, w, sign, v0, i0, lam, g):
+    zero = e - e
+    i02 = i0 * i0
+    for p in range(o.shape[0]):
+        f = e * fs[p] + ge * xin[p]
+        tn = xin[p] - w * f
+        d = (sign * tr[p] - v0) * lam
+        neg = -d if d < zero else zero
+        pos = d if d > zero else zero
+        o[p] = i02 / (i0 + neg) + pos * g / (pos + g)
+        fs[p] = f
+        tr[p] = tn
+
+
 @njit(parallel=True, **JIT)
 def ganglion_numba(x, out, XP, F, TR, e, ge, w, sign, v0, i0, lam, g, nt):
     """x, out [BC, T, P]; states XP, F, TR [BC, P] in place; scalars in the maps' precision (ge = 1 - e and
     g = sat - i0 rounded once from double, as in the C loop); nt threads share the values for the whole chunk."""
     BC, T, P = x.shape
-    zero = e - e
-    i02 = i0 * i0
     for part in prange(nt):
         p0, p1 = P * part // nt, P * (part + 1) // nt
+        xc, xp, fs, tr, o = _c(x), _c(XP), _c(F), _c(TR), _c(out)
         for b in range(BC):
             for s in range(T):
-                xin = XP[b] if s == 0 else x[b, s - 1]
-                for p in range(p0, p1):
-                    f = e * F[b, p] + ge * xin[p]
-                    tn = xin[p] - w * f
-                    d = (sign * TR[b, p] - v0) * lam
-                    neg = -d if d < zero else zero
-                    pos = d if d > zero else zero
-                    out[b, s, p] = i02 / (i0 + neg) + pos * g / (pos + g)
-                    F[b, p] = f
-                    TR[b, p] = tn
+                xin = xp[b, p0:p1] if s == 0 else xc[b, s - 1, p0:p1]
+                _ganglion_part(xin, o[b, s, p0:p1], fs[b, p0:p1], tr[b, p0:p1], e, ge, w, sign, v0, i0, lam, g)
             if T > 0:
-                for p in range(p0, p1):
-                    XP[b, p] = x[b, T - 1, p]
+                xp[b, p0:p1] = xc[b, T - 1, p0:p1]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -317,8 +381,9 @@ def normals_f64_numba(base, k0, j, scale, log_series, cos_series, out, nt):
         i0, i1 = M * part // nt, M * (part + 1) // nt
         for s in range(T):
             row = _mix(base + np.uint64(4 * (k0 + s) + j) * _G1)
-            for i in range(i0, i1):
-                out[s, i] = scale * _normal_f64(_mix(row + np.uint64(i + 1) * _G2), log_series, cos_series)
+            o = _c(out)[s, i0:i1]
+            for q in range(i1 - i0):
+                o[q] = scale * _normal_f64(_mix(row + np.uint64(i0 + q + 1) * _G2), log_series, cos_series)
 
 
 @njit(parallel=True, **JIT)
@@ -329,8 +394,9 @@ def normals_f32_numba(base, k0, j, scale, log_series, cos_series, out, nt):
         i0, i1 = M * part // nt, M * (part + 1) // nt
         for s in range(T):
             row = _mix(base + np.uint64(4 * (k0 + s) + j) * _G1)
-            for i in range(i0, i1):
-                out[s, i] = scale * _normal_f32(_mix(row + np.uint64(i + 1) * _G2), log_series, cos_series)
+            o = _c(out)[s, i0:i1]
+            for q in range(i1 - i0):
+                o[q] = scale * _normal_f32(_mix(row + np.uint64(i0 + q + 1) * _G2), log_series, cos_series)
 
 
 KERNELS = {'opl': opl_numba, 'cgc': cgc_numba, 'cgc_lowpass': cgc_lowpass_numba, 'ganglion': ganglion_numba,
