@@ -32,11 +32,13 @@ size and precision the runs take turns (thread counts, C and numba) ``--repeat``
 numba's compile time (its first call, on one frame) is reported apart; with ``cache=True`` a second run of the
 script loads the kernels from numba's cache instead.  Times are microseconds per frame; the ratio numba / C
 compares the two at the same thread count in the same run (above 1: numba is slower).  The column ``nb serial``
-is the same numba code compiled without ``parallel`` (one thread, against C on the first thread count): inside a
-prange body numba sees the arrays in any layout and its inner loops lose their SIMD (numba issue 2680).
+is the same numba code compiled without ``parallel`` (one thread and no parallel launches, against C on the
+first thread count).
 
-The kernels use ``error_model='numpy'`` (IEEE division, as in C): with numba's default ('python') every division
-checks for zero and no loop with a division is vectorised.
+Three things keep numba's loops vectorised, each worth a factor 2-5 here: ``error_model='numpy'`` (IEEE
+division, as in C; numba's default checks every divisor for zero), arrays re-typed C-contiguous inside prange
+bodies (numba issue 2680) and loops from index 0 over 1-d slices (see ``_c``).  The C loops of the blurs are
+built with fused multiply-adds (``-ffp-contract=fast``); numba with ``fastmath=False`` multiplies and adds.
 """
 import argparse
 import math
@@ -406,8 +408,7 @@ _SERIAL = {}
 
 def kernel(name, serial=False):
     """The numba kernel ``name``: the parallel one (prange), or with ``serial`` the same function compiled without
-    ``parallel`` (prange as range; not cached), whose loops inside the prange bodies keep their contiguous layout
-    and can use SIMD (numba issue 2680: a prange body sees its arrays in any layout)."""
+    ``parallel`` (prange as range; not cached)."""
     if not serial:
         return KERNELS[name]
     if name not in _SERIAL:
