@@ -21,3 +21,13 @@ def _seed_and_defaults():
     yield
     convis.variables.reset_default_resolution()
 
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Runs a test on one thread (torch's and the compiled loops'): small float64 fits are many times faster
+    on one thread than on several shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

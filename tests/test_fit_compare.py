@@ -19,12 +19,7 @@ from test_fit_retina import GANGLION, cat_cell, perturb, retina  # noqa: E402
 DT = 0.005
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def sine_rate(n=400, period=40, mean=40.0, depth=30.0, shift=0):

@@ -14,12 +14,7 @@ from helpers import reference_path
 NAMES = ['sigma_surround', 'relative_weight']
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def opl():

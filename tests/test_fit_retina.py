@@ -18,13 +18,7 @@ from helpers import reference_path, virtualretina_reference
 CONFIGS = reference_path('virtualretina', 'configs')
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small float64 maps: one thread is many times faster than several on shared cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def retina(config, **kw):
