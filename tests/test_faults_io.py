@@ -150,9 +150,19 @@ def start_cli(tmp_path, out, frames=4000):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
-def wait_for_chunks(p, out, nbytes=40000):
-    """Waits until the running command line has flushed ``nbytes`` of output (several chunks)."""
-    while p.poll() is None and not (os.path.exists(out) and os.path.getsize(out) > nbytes):
+def _frames_flushed(out, key):
+    """Frames of dataset ``key`` that a reader sees in the HDF5 file ``out`` now (0 while there is none yet:
+    the file's size alone says nothing, as space for a chunk is reserved before the chunk is written)."""
+    try:
+        with h5py.File(out, 'r', locking=False) as f:
+            return int(f[key].shape[0]) if key in f else 0
+    except Exception:  # noqa: BLE001 - a file caught in the middle of a write is read again
+        return 0
+
+
+def wait_for_chunks(p, out, key='ganglion_spikes_ON', frames=4):
+    """Waits until the running command line has flushed ``frames`` frames of ``key`` (several chunks)."""
+    while p.poll() is None and not (os.path.exists(out) and _frames_flushed(out, key) >= frames):
         try:
             p.wait(0.05)
         except subprocess.TimeoutExpired:
