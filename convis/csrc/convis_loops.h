@@ -20,7 +20,7 @@
      output row, using [ylo[i], yhi[i]); scratch t [H, WP + 2KX] and t2 [H + 2KY, WP].
    mode 2, separable as the recursive Deriche filter: along y with the coefficients cr when use_rows, then
      along x with cc when use_cols (c0, c1, c2, c3, b1, b2, (c0 + c1)/(1 - b1 - b2), (c2 + c3)/(1 - b1 - b2));
-     scratch t, t2, t3, t4, t5 of H*W doubles.
+     scratch t, t2, t3, t4 of H*W doubles.
    mode 3, one recursive filter per line (VirtualRetina's log-polar scheme itself, for wide blurs): along x then
      along y, with each pixel's own coefficients LC [6, H, W] (c0, c1, c2, c3, b1, b2) and the identity where
      LK [H, W] is not 0 (sigma below 0.1 pixel), then times e; in double precision; scratch t, t2, t3 of H*W
@@ -31,7 +31,7 @@ typedef struct {
     const void *RG; const int64_t *glo, *ghi; const void *D; int64_t K;
     const void *DX; int64_t KX; const int64_t *xlo, *xhi; const void *EY; int64_t KY; const int64_t *ylo, *yhi;
     void *t, *t2;
-    int64_t use_rows, use_cols; double cr[8], cc[8]; void *t3, *t4, *t5;
+    int64_t use_rows, use_cols; double cr[8], cc[8]; void *t3, *t4;
     const double *LC, *LK; double e;
 } convis_blur;
 

@@ -28,8 +28,8 @@
    mode 2: separable, as VirtualRetina's recursive Deriche filter itself (for wide blurs, where it takes fewer
    operations than the band of the matrix): along y with the coefficients cr (c0, c1, c2, c3, b1, b2, and the
    steady-state gains (c0 + c1)/(1 - b1 - b2), (c2 + c3)/(1 - b1 - b2)) when use_rows, then along x with cc when
-   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4, t5 of H*W doubles
-   (the prepared map, the pass along y, its anticausal part, the pass along x; t5 is not used). */
+   use_cols; edges as in convis.filters.spatial; in double precision; scratch t, t2, t3, t4 of H*W doubles
+   (the prepared map, the pass along y, its anticausal part, the pass along x). */
 
 /* The Deriche recursion along axis 0 of x [N, L] for the columns [l0, l1) (both directions, edge rule of
    convis.filters.spatial), in double precision whatever the maps' precision: y = causal + anticausal, anti

@@ -218,6 +218,14 @@ def _run_log_polar(x, coeffs):
     return np.stack(causal) + np.stack(anti)
 
 
+def _log_polar_deriche(sigma_map):
+    """Each pixel's Deriche coefficients ``(c0, c1, c2, c3, a)`` of the log-polar blur (sigma not rounded to single
+    precision, as VirtualRetina), and ``keep``: the pixels passed through unchanged (sigma below
+    :data:`MIN_SIGMA_PX`)."""
+    keep = sigma_map < MIN_SIGMA_PX
+    return deriche_coefficients(np.where(keep, 1.0, sigma_map), single_precision_sigma=False), keep
+
+
 def log_polar_gaussian_matrices(sigma_map):
     """Per-line matrices of the log-polar blur: ``(A_cols [H, W, W], A_rows [W, H, H])`` (float64 numpy).
 
@@ -226,8 +234,7 @@ def log_polar_gaussian_matrices(sigma_map):
     """
     sigma_map = np.asarray(sigma_map, dtype=np.float64)
     h, w = sigma_map.shape
-    keep = sigma_map < MIN_SIGMA_PX
-    coeffs = deriche_coefficients(np.where(keep, 1.0, sigma_map), single_precision_sigma=False)
+    coeffs, keep = _log_polar_deriche(sigma_map)
 
     def along(axis_len, other_len, take):
         mats = np.empty((other_len, axis_len, axis_len))
@@ -300,8 +307,7 @@ def log_polar_coefficients(sigma_map):
     :data:`MIN_SIGMA_PX` pixels).  The compiled loops run the recursion with them where that takes fewer
     operations than the matrices' bands."""
     sigma_map = np.asarray(sigma_map, dtype=np.float64)
-    keep = sigma_map < MIN_SIGMA_PX
-    c0, c1, c2, c3, a = deriche_coefficients(np.where(keep, 1.0, sigma_map), single_precision_sigma=False)
+    (c0, c1, c2, c3, a), keep = _log_polar_deriche(sigma_map)
     coeffs = np.stack([np.broadcast_to(v, sigma_map.shape) for v in (c0, c1, c2, c3, 2 * a, -a * a)])
     return torch.from_numpy(np.ascontiguousarray(coeffs)), torch.from_numpy(keep.astype(np.float64))
 

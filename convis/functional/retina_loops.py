@@ -154,7 +154,7 @@ def _operator(blur, e, h, w, dtype):
         if band > RECURSION_COST and blur is not None and all(
                 m is None or sig is not None for m, sig in zip((blur.a_rows, blur.a_cols), sigmas)):
             ops = _recursive_operands(blur, e)
-            scratch = [torch.zeros(h * w, dtype=torch.float64) for _ in range(5)]
+            scratch = [torch.zeros(h * w, dtype=torch.float64) for _ in range(4)]
         else:
             scratch = [torch.zeros((h, wp), dtype=dtype),
                        torch.zeros((-(-h // _ROWS) * _ROWS, wp + 2 * k), dtype=dtype)]
@@ -173,7 +173,7 @@ def _operator(blur, e, h, w, dtype):
         return None
     struct = ffi().new('convis_blur *')
     struct.mode = ops['mode']
-    for name, buf in zip(('t', 't2', 't3', 't4', 't5'), scratch):
+    for name, buf in zip(('t', 't2', 't3', 't4'), scratch):
         setattr(struct, name, pointer(buf))
     for name, value in ops.items():
         if name != 'mode':
