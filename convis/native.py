@@ -26,8 +26,8 @@ low-pass), one pass over the data instead of the time-parallel block products au
 retina's loops are in :mod:`convis.functional.retina_loops`, the ganglion cells' spiking loop in
 :mod:`convis.functional.lif`, the noise in :mod:`convis.noise`.  Every loop splits its cells (or the rows of its
 blurs) over OpenMP threads where it is built with OpenMP (:data:`OPENMP`), with the same operations in the same
-order for every cell, so that its results do not depend on the number of threads.  The band helpers (:func:`matrix_band`,
-:func:`matrix_diagonals`) find the part of a blur matrix that matters in the working precision.
+order for every cell, so that its results do not depend on the number of threads.  The band helpers
+(:func:`matrix_band`, :func:`matrix_diagonals`) find the part of a blur matrix that matters in the working precision.
 """
 import atexit
 import hashlib

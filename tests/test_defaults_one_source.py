@@ -210,7 +210,8 @@ def test_each_stage_declares_the_default_of_each_configured_parameter_once(cls):
     for key in cls.DEFAULTS:  # every key is an attribute of the stage's element (or of a child element)
         *child, attribute = key.split('.')
         assert attribute in SCHEMA[child[0] if child else STAGES[cls]]
-    assert set(MAGNOCELLULAR) <= set(GanglionInput.DEFAULTS) | {'spiking-channel.' + k for k in GanglionSpiking.DEFAULTS}
+    spiking = {'spiking-channel.' + k for k in GanglionSpiking.DEFAULTS}
+    assert set(MAGNOCELLULAR) <= set(GanglionInput.DEFAULTS) | spiking
 
 
 def test_the_configuration_follows_the_stage_declarations(monkeypatch):

@@ -82,12 +82,14 @@ class FitzHughNagumo(_Oscillator):
         self.epsilon = Parameter(_FHN.epsilon, doc='ratio of the time scales of the slow (w) and fast (v) variables',
                                  unit='', bounds=(0.0, None), scale='log', slider_range=(0.005, 1.0),
                                  requires_grad=False)
-        self.time_unit = Parameter(_FHN.time_unit, doc='length of one unit of model time', unit='s', bounds=(1e-9, None),
+        self.time_unit = Parameter(_FHN.time_unit,
+                                   doc='length of one unit of model time', unit='s', bounds=(1e-9, None),
                                    scale='log', slider_range=(1e-4, 0.1), requires_grad=False)
         self.threshold = Parameter(_FHN.threshold, doc='an upward crossing of v through this value is a spike', unit='',
                                    bounds=(None, None), scale='linear', slider_range=(-1.0, 2.0),
                                    requires_grad=False)
-        self.noise_sigma = Parameter(_FHN.noise_sigma, doc='white noise on v (standard deviation after one unit of time)',
+        self.noise_sigma = Parameter(_FHN.noise_sigma,
+                                     doc='white noise on v (standard deviation after one unit of time)',
                                      unit='1/sqrt(unit)', bounds=(0.0, None), scale='linear',
                                      slider_range=(0.0, 1.0), requires_grad=False)
         self.register_state('v', None)
@@ -130,7 +132,8 @@ class HodgkinHuxley(_Oscillator):
     into sub-steps of at most ``max_substep`` seconds (50 us), each solved with the exponential Euler
     rule (exact for the gates and for ``V`` at frozen conductances, so it stays stable).  The input is
     a current density in uA/cm^2, held constant over a step.  ``V`` starts at rest (0) and the gates at
-    their steady state there (states ``V, gate_n, gate_m, gate_h``).  About 6.3 uA/cm^2 give repetitive firing (about 65 spikes/s at 10).
+    their steady state there (states ``V, gate_n, gate_m, gate_h``).  About 6.3 uA/cm^2 give repetitive firing
+    (about 65 spikes/s at 10).
 
     Parameters (``.p``)
     -------------------
@@ -174,7 +177,8 @@ class HodgkinHuxley(_Oscillator):
         self.Vl = potential(_HH.Vl, 'reversal potential of the leak (relative to rest)')
         self.Cm = Parameter(_HH.Cm, doc='membrane capacitance', unit='uF/cm^2', bounds=(1e-6, None), scale='log',
                             slider_range=(0.1, 10.0), requires_grad=False)
-        self.threshold = Parameter(_HH.threshold, doc='an upward crossing of V through this value is a spike', unit='mV',
+        self.threshold = Parameter(_HH.threshold,
+                                   doc='an upward crossing of V through this value is a spike', unit='mV',
                                    bounds=(None, None), scale='linear', slider_range=(0.0, 100.0),
                                    requires_grad=False)
         self.noise_sigma = Parameter(_HH.noise_sigma, doc='white noise current (standard deviation of its 1 ms average '

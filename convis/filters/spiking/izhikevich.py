@@ -84,10 +84,12 @@ class IzhikevichNeuron(SpikingLayer):
                            scale='linear', slider_range=(-80.0, -40.0), requires_grad=False)
         self.d = Parameter(_DEFAULTS.d, doc='increment of the recovery variable u after a spike', unit='mV/ms',
                            bounds=(None, None), scale='linear', slider_range=(-25.0, 10.0), requires_grad=False)
-        self.threshold = Parameter(_DEFAULTS.threshold, doc='spike peak: v is reset when it reaches this value', unit='mV',
+        self.threshold = Parameter(_DEFAULTS.threshold,
+                                   doc='spike peak: v is reset when it reaches this value', unit='mV',
                                    bounds=(None, None), scale='linear', slider_range=(0.0, 40.0),
                                    requires_grad=False)
-        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma, doc='white noise on v (standard deviation after 1 ms)', unit='mV/sqrt(ms)',
+        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma,
+                                     doc='white noise on v (standard deviation after 1 ms)', unit='mV/sqrt(ms)',
                                      bounds=(0.0, None), scale='linear', slider_range=(0.0, 5.0),
                                      requires_grad=False)
         self.recommended_input = None
@@ -173,7 +175,8 @@ class RefractoryIzhikevichNeuron(IzhikevichNeuron):
     """
 
     def _init_extra(self):
-        self.refr_mu = Parameter(_REFRACTORY.refr_mu, doc='mean refractory period after a spike', unit='s', bounds=(0.0, None),
+        self.refr_mu = Parameter(_REFRACTORY.refr_mu,
+                                 doc='mean refractory period after a spike', unit='s', bounds=(0.0, None),
                                  scale='linear', slider_range=(0.0, 0.05), requires_grad=False)
         self.refr_sigma = Parameter(_REFRACTORY.refr_sigma, doc='standard deviation of the refractory period', unit='s',
                                     bounds=(0.0, None), scale='linear', slider_range=(0.0, 0.01),
@@ -206,10 +209,12 @@ class AdaptiveIzhikevichNeuron(IzhikevichNeuron):
     output_names = ('v', 'u', 'w')
 
     def _init_extra(self):
-        self.tau_adaptation = Parameter(_ADAPTIVE.tau_adaptation, doc='decay time of the adaptation current w', unit='s',
+        self.tau_adaptation = Parameter(_ADAPTIVE.tau_adaptation,
+                                        doc='decay time of the adaptation current w', unit='s',
                                         bounds=(1e-6, None), scale='log', slider_range=(0.005, 2.0),
                                         requires_grad=False)
-        self.adaptation_increment = Parameter(_ADAPTIVE.adaptation_increment, doc='increment of the adaptation current w at each spike',
+        self.adaptation_increment = Parameter(_ADAPTIVE.adaptation_increment,
+                                              doc='increment of the adaptation current w at each spike',
                                               unit='input', bounds=(None, None), scale='linear',
                                               slider_range=(0.0, 10.0), requires_grad=False)
         self.register_state('w', None)

@@ -74,13 +74,15 @@ class LeakyIntegrateAndFireNeuron(SpikingLayer):
         super().__init__(seed=seed)
         self.output_only_spikes = bool(output_only_spikes)
         self.count_spikes = bool(count_spikes)
-        self.g_L = Parameter(_DEFAULTS.g_L, doc='leak conductance: the inverse of the membrane time constant', unit='Hz',
+        self.g_L = Parameter(_DEFAULTS.g_L,
+                             doc='leak conductance: the inverse of the membrane time constant', unit='Hz',
                              retina_config_key='g-leak__Hz', bounds=(0.0, None), scale='log',
                              slider_range=(0.1, 1000.0), requires_grad=False)
         self.tau = Parameter(_DEFAULTS.tau, doc='input time constant: an input of 1 held for tau seconds raises V by 1 '
                              '(the drive is input/tau thresholds per second)', unit='s', bounds=(1e-9, None),
                              scale='log', slider_range=(1e-4, 1.0), requires_grad=False)
-        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma, doc='standard deviation of the noise of the membrane potential',
+        self.noise_sigma = Parameter(_DEFAULTS.noise_sigma,
+                                     doc='standard deviation of the noise of the membrane potential',
                                      unit='threshold', retina_config_key='sigma-V', bounds=(0.0, None),
                                      scale='linear', slider_range=(0.0, 1.0), requires_grad=False)
         self.random_init = Parameter(1.0, doc='the membrane potential starts uniformly distributed in '
